@@ -1,0 +1,33 @@
+namespace SqliteReplica.Engine.Capture;
+
+/// <summary>How one database is watched and checkpointed. Defaults are Litestream v0.3's.</summary>
+public sealed record CaptureOptions
+{
+    /// <summary>Where the shadow WAL lives; null means Litestream's default beside the database.</summary>
+    public string? MetaPath { get; init; }
+
+    /// <summary>Fallback poll interval; file-change notifications wake the monitor sooner.</summary>
+    public TimeSpan MonitorInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>PASSIVE checkpoint when the database file is this old and the WAL has frames (zero: off).</summary>
+    public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>PASSIVE checkpoint at this many WAL pages.</summary>
+    public int MinCheckpointPageCount { get; init; } = 1000;
+
+    /// <summary>RESTART checkpoint at this many WAL pages (zero: off).</summary>
+    public int MaxCheckpointPageCount { get; init; } = 10000;
+
+    /// <summary>TRUNCATE checkpoint when the real WAL file reaches this many pages.</summary>
+    public int TruncatePageCount { get; init; } = 500000;
+
+    /// <summary>How long SQLite waits for a lock before answering busy.</summary>
+    public TimeSpan BusyTimeout { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// An index is never allowed to reach 4 GiB (Litestream v0.3.13 silently drops segments past
+    /// it). Past this size a RESTART checkpoint is forced; if that cannot start a new index, a
+    /// new generation is started before the limit.
+    /// </summary>
+    public long MaxIndexBytes { get; init; } = 0xE000_0000L;
+}

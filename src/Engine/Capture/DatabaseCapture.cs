@@ -1,0 +1,974 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+using Microsoft.Win32.SafeHandles;
+using SqliteReplica.Engine.Errors;
+using SqliteReplica.Engine.Logging;
+using SqliteReplica.Engine.Native;
+using SqliteReplica.Engine.Replicas;
+using SqliteReplica.Engine.Wal;
+
+namespace SqliteReplica.Engine.Capture;
+
+/// <summary>
+/// Follows one live database: holds a long-running read transaction so nobody else can restart
+/// the WAL, copies committed, salt- and checksum-verified frames into the shadow WAL, runs the
+/// checkpoints, and moves to a new WAL index or a new generation when the WAL restarts or when
+/// continuity cannot be proven. All methods are thread-safe; state changes happen under one lock.
+/// </summary>
+public sealed class DatabaseCapture : IDisposable
+{
+    private readonly object _gate = new();
+    private readonly IEngineLog _log;
+    private readonly CaptureOptions _options;
+    private SqliteConnection? _conn;
+    private bool _inReadTx;
+    private FileStream? _lock;
+    private SafeFileHandle? _dbHandle;
+    private string? _generation;
+    private long _index;
+    private WalHeader? _shadowHeader;
+    private WalChainVerifier? _verifier;
+    private int _snapshotLeases;
+    private long _lastWalLength = -1;
+    private DateTime _lastWalWrite;
+    private bool _waitingLogged;
+    private Position _position = Position.None;
+    private long _totalWalBytes;
+    private bool _disposed;
+
+    public DatabaseCapture(string dbPath, CaptureOptions options, IEngineLog log)
+    {
+        DbPath = Path.GetFullPath(dbPath);
+        WalPath = DbPath + "-wal";
+        _options = options;
+        _log = log;
+        Meta = new MetaDirectory(options.MetaPath ?? MetaDirectory.DefaultFor(DbPath));
+    }
+
+    public string DbPath { get; }
+
+    public string WalPath { get; }
+
+    public MetaDirectory Meta { get; }
+
+    /// <summary>Raised (outside the lock) after new committed frames reached the shadow WAL or the generation changed.</summary>
+    public event Action? Changed;
+
+    /// <summary>The position up to which the shadow WAL holds committed frames.</summary>
+    public Position Position
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _position;
+            }
+        }
+    }
+
+    /// <summary>The database page size, known once initialised.</summary>
+    public int PageSize { get; private set; }
+
+    public bool IsInitialized
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _conn is not null;
+            }
+        }
+    }
+
+    /// <summary>Bytes copied from the WAL into the shadow WAL since start.</summary>
+    public long TotalWalBytes => Interlocked.Read(ref _totalWalBytes);
+
+    /// <summary>Bytes of the shadow file of an index as it is final or committed so far.</summary>
+    public long ShadowLength(string generation, long index)
+    {
+        lock (_gate)
+        {
+            if (generation == _generation && index == _index && _verifier is not null)
+            {
+                return _verifier.LastCommitOffset;
+            }
+        }
+
+        var fi = new FileInfo(Meta.ShadowPath(generation, index));
+        return fi.Exists ? fi.Length : -1;
+    }
+
+    /// <summary>Takes the one-replicator-per-database lock now (it is taken at first sync otherwise).</summary>
+    public void AcquireLock()
+    {
+        lock (_gate)
+        {
+            _lock ??= Meta.AcquireLock(DbPath);
+        }
+    }
+
+    /// <summary>
+    /// One monitor step: initialise if needed, verify continuity, copy new frames, checkpoint.
+    /// Returns true when the position moved.
+    /// </summary>
+    public bool Sync(CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        bool changed;
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var before = _position;
+            SyncLocked(allowCheckpoint: true);
+            changed = _position != before;
+        }
+
+        if (changed)
+        {
+            Changed?.Invoke();
+        }
+
+        return changed;
+    }
+
+    /// <summary>
+    /// Starts a snapshot: copies every committed frame to the shadow first, then blocks this
+    /// capture's own checkpoints (so the database file only holds pages the shadow WAL of the
+    /// returned index also holds) until the lease is disposed.
+    /// </summary>
+    public SnapshotLease BeginSnapshot(CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            SyncLocked(allowCheckpoint: false);
+            if (_position.IsNone || _dbHandle is null)
+            {
+                throw new ReplicaException(ReplicaErrorCode.DatabaseUnusable, $"Database '{DbPath}' is not being captured yet; no snapshot can be taken.", DbPath);
+            }
+
+            _snapshotLeases++;
+            return new SnapshotLease(this, _position, _dbHandle, PageSize);
+        }
+    }
+
+    internal void EndSnapshot()
+    {
+        lock (_gate)
+        {
+            _snapshotLeases--;
+        }
+    }
+
+    /// <summary>Gives up the current generation (its shadow can no longer be trusted) and starts a new one.</summary>
+    public void StartNewGeneration(string reason)
+    {
+        lock (_gate)
+        {
+            if (_conn is not null && _snapshotLeases == 0)
+            {
+                _log.Warning($"starting a new generation: {reason}");
+                StartGeneration(reason);
+            }
+        }
+
+        Changed?.Invoke();
+    }
+
+    /// <summary>Deletes shadow files no replica needs any more (keeps one older index, as Litestream does).</summary>
+    public void CleanShadows(long lowestReplicaIndex)
+    {
+        lock (_gate)
+        {
+            if (_generation is not null)
+            {
+                int n = Meta.RemoveShadowsBelow(_generation, Math.Min(lowestReplicaIndex - 1, _index));
+                if (n > 0)
+                {
+                    _log.Debug($"removed {n} shadow wal file(s) below index {lowestReplicaIndex - 1:x8}");
+                }
+            }
+        }
+    }
+
+    /// <summary>Total bytes in the shadow WAL of the current generation.</summary>
+    public long ShadowBytes()
+    {
+        lock (_gate)
+        {
+            return _generation is null ? 0 : Meta.ShadowBytes(_generation);
+        }
+    }
+
+    /// <summary>Runs a checkpoint now (used by tests and by shutdown-free maintenance).</summary>
+    public void Checkpoint(CheckpointMode mode, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        bool changed;
+        lock (_gate)
+        {
+            var before = _position;
+            SyncLocked(allowCheckpoint: false);
+            if (_verifier is not null && _snapshotLeases == 0)
+            {
+                CheckpointLocked(mode);
+            }
+
+            changed = before != _position;
+        }
+
+        if (changed)
+        {
+            Changed?.Invoke();
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            CloseDatabase();
+            _lock?.Dispose();
+            _lock = null;
+        }
+    }
+
+    private void SyncLocked(bool allowCheckpoint)
+    {
+        if (_conn is null && !Initialize())
+        {
+            return;
+        }
+
+        if (_dbHandle is not null && Libc.IsUnlinked(_dbHandle))
+        {
+            _log.Warning($"database file '{DbPath}' was replaced by another file; starting over with a new generation");
+            CloseDatabase();
+            _generation = null;
+            Meta.ClearGeneration();
+            if (!Initialize())
+            {
+                return;
+            }
+        }
+
+        var wal = new FileInfo(WalPath);
+        long walLength = wal.Exists ? wal.Length : 0;
+        if (_verifier is not null && walLength == _lastWalLength && wal.Exists && wal.LastWriteTimeUtc == _lastWalWrite)
+        {
+            // Nothing was written since the last look: the idle path costs one stat.
+            if (allowCheckpoint && _snapshotLeases == 0)
+            {
+                CheckpointIfNeeded(walLength);
+            }
+
+            return;
+        }
+
+        if (walLength < WalHeader.Size)
+        {
+            BumpSequence();
+        }
+
+        var reason = Verify(out bool restarted);
+        if (reason is not null)
+        {
+            StartGeneration(reason);
+        }
+        else if (restarted)
+        {
+            HandleRestart(knownOldFrames: -1);
+        }
+        else
+        {
+            CopyToShadow();
+        }
+
+        wal.Refresh();
+        _lastWalLength = wal.Exists ? wal.Length : 0;
+        _lastWalWrite = wal.Exists ? wal.LastWriteTimeUtc : default;
+        if (allowCheckpoint && _snapshotLeases == 0)
+        {
+            CheckpointIfNeeded(_lastWalLength);
+        }
+    }
+
+    private bool Initialize()
+    {
+        if (!File.Exists(DbPath))
+        {
+            if (!_waitingLogged)
+            {
+                _log.Verbose($"waiting for database '{DbPath}' to be created");
+                _waitingLogged = true;
+            }
+
+            return false;
+        }
+
+        try
+        {
+            _lock ??= Meta.AcquireLock(DbPath);
+            OpenConnection();
+            Meta.Create();
+            Meta.RemoveTempFiles();
+            _dbHandle = File.OpenHandle(DbPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            _generation = Meta.ReadGeneration();
+            if (_generation is not null && !ResumeGeneration(_generation))
+            {
+                _generation = null;
+                Meta.ClearGeneration();
+            }
+
+            Meta.RemoveOtherGenerations(_generation);
+            _log.Verbose($"initialized database '{DbPath}' (page size {PageSize}, meta '{Meta.Root}')");
+            return true;
+        }
+        catch (SqliteException e)
+        {
+            CloseDatabase();
+            throw new ReplicaException(ReplicaErrorCode.DatabaseUnusable,
+                $"Cannot open database '{DbPath}' for replication: {e.Message}. Check that it is a SQLite database and that no process holds it in exclusive locking mode.", DbPath, e);
+        }
+        catch
+        {
+            CloseDatabase();
+            throw;
+        }
+    }
+
+    private void OpenConnection()
+    {
+        var csb = new SqliteConnectionStringBuilder
+        {
+            DataSource = DbPath,
+            Mode = SqliteOpenMode.ReadWrite,
+            Pooling = false,
+            DefaultTimeout = Math.Max(1, (int)_options.BusyTimeout.TotalSeconds),
+        };
+        _conn = new SqliteConnection(csb.ToString());
+        _conn.Open();
+        SqliteNative.SetPersistWal(_conn);
+        Exec($"PRAGMA busy_timeout = {(int)_options.BusyTimeout.TotalMilliseconds}");
+        var mode = Scalar("PRAGMA journal_mode")?.ToString();
+        if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
+        {
+            _log.Verbose($"database '{DbPath}' is in journal mode '{mode}'; switching it to WAL");
+            var now = Scalar("PRAGMA journal_mode = wal")?.ToString();
+            if (!string.Equals(now, "wal", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new ReplicaException(ReplicaErrorCode.DatabaseUnusable,
+                    $"Database '{DbPath}' could not be switched to WAL mode (it stayed '{now}'). Replication needs WAL mode; switch it with 'PRAGMA journal_mode=wal' while no other process has it open.", DbPath);
+            }
+        }
+
+        Exec("PRAGMA wal_autocheckpoint = 0");
+        Exec("CREATE TABLE IF NOT EXISTS _litestream_seq (id INTEGER PRIMARY KEY, seq INTEGER)");
+        Exec("CREATE TABLE IF NOT EXISTS _litestream_lock (id INTEGER)");
+        PageSize = Convert.ToInt32(Scalar("PRAGMA page_size"), CultureInfo.InvariantCulture);
+        BeginRead();
+    }
+
+    /// <summary>Checks that the recorded generation can go on: its newest shadow matches the live WAL.</summary>
+    private bool ResumeGeneration(string generation)
+    {
+        var indexes = Meta.ShadowIndexes(generation);
+        if (indexes.Count == 0)
+        {
+            _log.Warning("init: no shadow wal for the recorded generation; starting a new generation");
+            return false;
+        }
+
+        long index = indexes[^1];
+        var shadowPath = Meta.ShadowPath(generation, index);
+        var real = ReadBytes(WalPath, 0, WalHeader.Size);
+        var shadow = ReadBytes(shadowPath, 0, WalHeader.Size);
+        if (real.Length < WalHeader.Size || shadow.Length < WalHeader.Size || !real.AsSpan().SequenceEqual(shadow))
+        {
+            _log.Warning($"init: cannot determine last wal position, clearing generation (the WAL was restarted, truncated or deleted while nobody replicated it)");
+            return false;
+        }
+
+        var header = WalHeader.TryParseValid(shadow);
+        if (header is null || header.PageSize != PageSize)
+        {
+            _log.Warning("init: shadow wal header is not valid; starting a new generation");
+            return false;
+        }
+
+        var verifier = RecoverShadow(shadowPath, header);
+        _generation = generation;
+        _index = index;
+        _shadowHeader = header;
+        _verifier = verifier;
+        _position = new Position(generation, index, verifier.LastCommitOffset);
+        _log.Verbose($"resuming generation {generation} at {_position}");
+        return true;
+    }
+
+    /// <summary>Re-verifies a shadow file left by an earlier run and cuts it back to its last commit.</summary>
+    private WalChainVerifier RecoverShadow(string shadowPath, WalHeader header)
+    {
+        var verifier = new WalChainVerifier(header);
+        using var fs = new FileStream(shadowPath, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
+        var frame = new byte[header.FrameSize];
+        fs.Position = WalHeader.Size;
+        while (fs.ReadAtLeast(frame, frame.Length, throwOnEndOfStream: false) == frame.Length)
+        {
+            if (verifier.Accept(frame) is not null)
+            {
+                break;
+            }
+        }
+
+        if (fs.Length != verifier.LastCommitOffset)
+        {
+            _log.Warning($"shadow wal '{shadowPath}' had {fs.Length - verifier.LastCommitOffset} bytes past its last verified commit; cut back");
+            fs.SetLength(verifier.LastCommitOffset);
+            fs.Flush(flushToDisk: true);
+        }
+
+        verifier.RewindToLastCommit();
+        return verifier;
+    }
+
+    /// <summary>Litestream's continuity table. Returns the reason for a new generation, or null.</summary>
+    private string? Verify(out bool restarted)
+    {
+        restarted = false;
+        if (_generation is null || _verifier is null || _shadowHeader is null)
+        {
+            return "no generation exists";
+        }
+
+        if (_index >= ReplicaNames.MaxIndex)
+        {
+            return "max index exceeded";
+        }
+
+        var shadowPath = Meta.ShadowPath(_generation, _index);
+        var shadowInfo = new FileInfo(shadowPath);
+        if (!shadowInfo.Exists)
+        {
+            return "no shadow wal";
+        }
+
+        long shadowSize = _verifier.LastCommitOffset;
+        if (shadowSize < WalHeader.Size)
+        {
+            return "short shadow wal";
+        }
+
+        var wal = new FileInfo(WalPath);
+        long walSize = wal.Exists ? _shadowHeader.AlignDown(wal.Length) : 0;
+        if (walSize < shadowSize)
+        {
+            return "wal truncated by another process";
+        }
+
+        var realHeader = ReadBytes(WalPath, 0, WalHeader.Size);
+        var shadowHeader = ReadBytes(shadowPath, 0, WalHeader.Size);
+        bool sameHeader = realHeader.AsSpan().SequenceEqual(shadowHeader);
+        if (!sameHeader && shadowSize == WalHeader.Size)
+        {
+            return "wal header only, mismatched";
+        }
+
+        if (sameHeader && shadowSize > WalHeader.Size)
+        {
+            long lastFrame = shadowSize - _shadowHeader.FrameSize;
+            var a = ReadBytes(WalPath, lastFrame, _shadowHeader.FrameSize);
+            var b = ReadBytes(shadowPath, lastFrame, _shadowHeader.FrameSize);
+            if (!a.AsSpan().SequenceEqual(b))
+            {
+                return "wal overwritten by another process";
+            }
+        }
+
+        restarted = !sameHeader;
+        return null;
+    }
+
+    private void StartGeneration(string reason)
+    {
+        var header = ReadValidWalHeader();
+        var generation = ReplicaNames.NewGeneration();
+        Directory.CreateDirectory(Meta.ShadowDir(generation));
+        var shadowPath = Meta.ShadowPath(generation, 0);
+        CreateShadow(shadowPath, header);
+        var verifier = new WalChainVerifier(header);
+        CopyFrames(shadowPath, verifier);
+        Meta.WriteGeneration(generation);
+        Meta.RemoveOtherGenerations(generation);
+        _generation = generation;
+        _index = 0;
+        _shadowHeader = header;
+        _verifier = verifier;
+        _position = new Position(generation, 0, verifier.LastCommitOffset);
+        _log.Verbose($"new generation {generation} started (reason: {reason}) at {_position}");
+    }
+
+    /// <summary>
+    /// The live WAL has a new header. Moves to the next index only when it can prove that every
+    /// committed frame of the old incarnation is in the shadow: the old tail is copied first, the
+    /// new header must be exactly one restart later, and the new incarnation's frames must not
+    /// reach the point where the old frames stopped verifying (else they may have overwritten
+    /// frames we never saw). Anything else starts a new generation.
+    /// </summary>
+    private void HandleRestart(long knownOldFrames)
+    {
+        var oldHeader = _shadowHeader!;
+        var oldVerifier = _verifier!;
+        bool locked = BeginWriteLock();
+        try
+        {
+            long validEnd = CopyFrames(Meta.ShadowPath(_generation!, _index), oldVerifier);
+            long copiedFrames = (oldVerifier.LastCommitOffset - WalHeader.Size) / oldHeader.FrameSize;
+            if (knownOldFrames >= 0 && copiedFrames < knownOldFrames)
+            {
+                StartGeneration($"wal restarted with {knownOldFrames - copiedFrames} committed frame(s) not copied");
+                return;
+            }
+
+            if (new FileInfo(WalPath) is { Exists: true, Length: < WalHeader.Size })
+            {
+                BumpSequenceInTransaction(locked);
+            }
+
+            var raw = ReadBytes(WalPath, 0, WalHeader.Size);
+            var newHeader = WalHeader.TryParseValid(raw);
+            if (newHeader is null)
+            {
+                StartGeneration("new wal header is not valid");
+                return;
+            }
+
+            if (newHeader.Salt1 != unchecked(oldHeader.Salt1 + 1) || newHeader.CheckpointSequence != unchecked(oldHeader.CheckpointSequence + 1) || newHeader.PageSize != oldHeader.PageSize)
+            {
+                StartGeneration("wal restarted more than once or recreated");
+                return;
+            }
+
+            var probe = new WalChainVerifier(newHeader);
+            long newEnd = ScanValidEnd(probe);
+            if (newEnd >= validEnd)
+            {
+                StartGeneration("wal restarted over frames not yet copied");
+                return;
+            }
+
+            _index++;
+            var shadowPath = Meta.ShadowPath(_generation!, _index);
+            CreateShadow(shadowPath, newHeader);
+            var verifier = new WalChainVerifier(newHeader);
+            CopyFrames(shadowPath, verifier);
+            _shadowHeader = newHeader;
+            _verifier = verifier;
+            _position = new Position(_generation!, _index, verifier.LastCommitOffset);
+            _log.Verbose($"wal restarted: new index {_index:x8} in generation {_generation}");
+            if (_index >= ReplicaNames.MaxIndex)
+            {
+                StartGeneration("max index exceeded");
+            }
+        }
+        finally
+        {
+            EndRead();
+            BeginRead();
+        }
+    }
+
+    private void CopyToShadow()
+    {
+        CopyFrames(Meta.ShadowPath(_generation!, _index), _verifier!);
+        _position = new Position(_generation!, _index, _verifier!.LastCommitOffset);
+    }
+
+    /// <summary>
+    /// Appends every frame of the live WAL that continues the verifier's chain, then cuts the
+    /// shadow back to the last commit frame and fsyncs it. Returns the offset where the chain
+    /// stopped verifying (end of valid frames, committed or not).
+    /// </summary>
+    private long CopyFrames(string shadowPath, WalChainVerifier verifier)
+    {
+        long start = verifier.LastCommitOffset;
+        int frameSize = verifier.Header.FrameSize;
+        using var wal = OpenWal();
+        if (wal is null)
+        {
+            return start;
+        }
+
+        long walLength = RandomAccess.GetLength(wal);
+        int batch = Math.Max(1, (4 << 20) / frameSize);
+        var buffer = new byte[batch * frameSize];
+        long pos = start;
+        FileStream? shadow = null;
+        try
+        {
+            while (pos + frameSize <= walLength)
+            {
+                int want = (int)Math.Min(batch, (walLength - pos) / frameSize) * frameSize;
+                int got = RandomAccess.Read(wal, buffer.AsSpan(0, want), pos);
+                int accepted = 0;
+                bool stop = got < want;
+                for (int off = 0; off + frameSize <= got; off += frameSize)
+                {
+                    if (verifier.Accept(buffer.AsSpan(off, frameSize)) is not null)
+                    {
+                        stop = true;
+                        break;
+                    }
+
+                    accepted += frameSize;
+                }
+
+                if (accepted > 0)
+                {
+                    shadow ??= OpenShadowForAppend(shadowPath, start);
+                    shadow.Write(buffer, 0, accepted);
+                    pos += accepted;
+                }
+
+                if (stop)
+                {
+                    break;
+                }
+            }
+
+            long validEnd = verifier.Offset;
+            verifier.RewindToLastCommit();
+            if (shadow is not null)
+            {
+                shadow.SetLength(verifier.LastCommitOffset);
+                shadow.Flush(flushToDisk: true);
+                long added = verifier.LastCommitOffset - start;
+                Interlocked.Add(ref _totalWalBytes, added);
+                if (added > 0)
+                {
+                    _log.Debug($"copied {added} bytes of wal to shadow index {ReplicaNames.Hex8(_index)} (now {verifier.LastCommitOffset})");
+                }
+            }
+
+            return validEnd;
+        }
+        catch (IOException e)
+        {
+            throw new ReplicaException(ReplicaErrorCode.MetaNotWritable,
+                $"Cannot write the shadow WAL '{shadowPath}': {e.Message}. Free space in the meta directory or move it with meta-path.", shadowPath, e);
+        }
+        finally
+        {
+            shadow?.Dispose();
+        }
+    }
+
+    /// <summary>Scans the live WAL for the end of the frames that continue a chain (no copying).</summary>
+    private long ScanValidEnd(WalChainVerifier verifier)
+    {
+        using var wal = OpenWal();
+        if (wal is null)
+        {
+            return verifier.Offset;
+        }
+
+        long walLength = RandomAccess.GetLength(wal);
+        var frame = new byte[verifier.Header.FrameSize];
+        long pos = verifier.Offset;
+        while (pos + frame.Length <= walLength && RandomAccess.Read(wal, frame, pos) == frame.Length && verifier.Accept(frame) is null)
+        {
+            pos += frame.Length;
+        }
+
+        return verifier.Offset;
+    }
+
+    private static FileStream OpenShadowForAppend(string path, long at)
+    {
+        var fs = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read, 1 << 16);
+        fs.SetLength(at);
+        fs.Position = at;
+        return fs;
+    }
+
+    private void CreateShadow(string path, WalHeader header)
+    {
+        var raw = ReadBytes(WalPath, 0, WalHeader.Size);
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            using var fs = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read);
+            fs.Write(raw);
+            fs.Flush(flushToDisk: true);
+        }
+        catch (IOException e)
+        {
+            throw new ReplicaException(ReplicaErrorCode.MetaNotWritable,
+                $"Cannot write the shadow WAL '{path}': {e.Message}. Free space in the meta directory or move it with meta-path.", path, e);
+        }
+
+        if (WalHeader.Parse(raw) != header)
+        {
+            throw new ReplicaException(ReplicaErrorCode.Internal, "The WAL header changed while a shadow file was created; retrying on the next sync.", WalPath);
+        }
+    }
+
+    private WalHeader ReadValidWalHeader()
+    {
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            var raw = ReadBytes(WalPath, 0, WalHeader.Size);
+            var header = WalHeader.TryParseValid(raw);
+            if (header is not null && header.PageSize == PageSize)
+            {
+                return header;
+            }
+
+            BumpSequence();
+        }
+
+        throw new ReplicaException(ReplicaErrorCode.DatabaseUnusable,
+            $"The WAL of '{DbPath}' has no valid header even after a write. Check that the database is in WAL mode and not opened with another VFS.", WalPath);
+    }
+
+    private void CheckpointIfNeeded(long walFileLength)
+    {
+        if (_verifier is null || _shadowHeader is null)
+        {
+            return;
+        }
+
+        long Pages(long n) => WalHeader.Size + n * _shadowHeader.FrameSize;
+        long shadowSize = _verifier.LastCommitOffset;
+        CheckpointMode? mode = null;
+        if (_shadowHeader.AlignDown(walFileLength) >= Pages(_options.TruncatePageCount))
+        {
+            mode = CheckpointMode.Truncate;
+        }
+        else if ((_options.MaxCheckpointPageCount > 0 && shadowSize >= Pages(_options.MaxCheckpointPageCount)) || shadowSize >= _options.MaxIndexBytes)
+        {
+            mode = CheckpointMode.Restart;
+        }
+        else if (shadowSize >= Pages(_options.MinCheckpointPageCount))
+        {
+            mode = CheckpointMode.Passive;
+        }
+        else if (_options.CheckpointInterval > TimeSpan.Zero && shadowSize > Pages(1) &&
+                 DateTime.UtcNow - File.GetLastWriteTimeUtc(DbPath) > _options.CheckpointInterval)
+        {
+            mode = CheckpointMode.Passive;
+        }
+
+        if (mode is { } m)
+        {
+            CheckpointLocked(m);
+            if (_verifier is not null && _verifier.LastCommitOffset >= _options.MaxIndexBytes + (256L << 20))
+            {
+                StartGeneration("wal index near 4 GiB and no checkpoint could restart it");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Litestream's managed checkpoint: copy everything to the shadow, release the read lock,
+    /// checkpoint, write a row so SQLite restarts the WAL if the checkpoint was complete, take
+    /// the lock again and, if the WAL restarted, move to the next index (proving continuity).
+    /// </summary>
+    private void CheckpointLocked(CheckpointMode mode)
+    {
+        CopyToShadow();
+        var oldHeader = _shadowHeader!;
+        long log = -1;
+        EndRead();
+        try
+        {
+            using var cmd = _conn!.CreateCommand();
+            cmd.CommandText = $"PRAGMA wal_checkpoint({mode.ToString().ToUpperInvariant()})";
+            using (var r = cmd.ExecuteReader())
+            {
+                if (r.Read())
+                {
+                    int busy = r.GetInt32(0);
+                    log = r.GetInt64(1);
+                    long done = r.GetInt64(2);
+                    _log.Debug($"checkpoint {mode.ToString().ToUpperInvariant()}: busy={busy} log={log} checkpointed={done}");
+                }
+            }
+
+            WriteSequenceRow();
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode is 5 or 6)
+        {
+            _log.Debug($"checkpoint {mode} skipped: database busy ({e.Message}); will try again");
+        }
+        finally
+        {
+            BeginRead();
+        }
+
+        var raw = ReadBytes(WalPath, 0, WalHeader.Size);
+        var now = WalHeader.TryParseValid(raw);
+        if (now is null || now != oldHeader)
+        {
+            HandleRestart(log);
+        }
+        else
+        {
+            CopyToShadow();
+        }
+    }
+
+    private bool BeginWriteLock()
+    {
+        EndRead();
+        try
+        {
+            Exec("BEGIN IMMEDIATE");
+            Scalar("SELECT COUNT(1) FROM _litestream_seq");
+            _inReadTx = true;
+            return true;
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode is 5 or 6)
+        {
+            BeginRead();
+            return false;
+        }
+    }
+
+    private void BumpSequence()
+    {
+        bool was = _inReadTx;
+        EndRead();
+        try
+        {
+            WriteSequenceRow();
+        }
+        finally
+        {
+            if (was)
+            {
+                BeginRead();
+            }
+        }
+    }
+
+    private void BumpSequenceInTransaction(bool haveWriteLock)
+    {
+        if (haveWriteLock)
+        {
+            Exec("INSERT INTO _litestream_seq (id, seq) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET seq = seq + 1");
+            Exec("COMMIT");
+            _inReadTx = false;
+            BeginWriteLock();
+        }
+        else
+        {
+            BumpSequence();
+        }
+    }
+
+    private void WriteSequenceRow() =>
+        Exec("INSERT INTO _litestream_seq (id, seq) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET seq = seq + 1");
+
+    private void BeginRead()
+    {
+        if (_inReadTx || _conn is null)
+        {
+            return;
+        }
+
+        Exec("BEGIN");
+        Scalar("SELECT COUNT(1) FROM _litestream_seq");
+        _inReadTx = true;
+    }
+
+    private void EndRead()
+    {
+        if (!_inReadTx || _conn is null)
+        {
+            return;
+        }
+
+        _inReadTx = false;
+        Exec("ROLLBACK");
+    }
+
+    private void CloseDatabase()
+    {
+        try
+        {
+            EndRead();
+        }
+        catch (SqliteException)
+        {
+        }
+
+        _conn?.Dispose();
+        _conn = null;
+        _dbHandle?.Dispose();
+        _dbHandle = null;
+        _verifier = null;
+        _shadowHeader = null;
+        _lastWalLength = -1;
+        _position = Position.None;
+    }
+
+    private SafeFileHandle? OpenWal()
+    {
+        try
+        {
+            return File.OpenHandle(WalPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    private static byte[] ReadBytes(string path, long offset, int count)
+    {
+        try
+        {
+            using var h = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var buf = new byte[count];
+            int total = 0;
+            while (total < count)
+            {
+                int n = RandomAccess.Read(h, buf.AsSpan(total), offset + total);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                total += n;
+            }
+
+            return total == count ? buf : buf[..total];
+        }
+        catch (FileNotFoundException)
+        {
+            return [];
+        }
+    }
+
+    private void Exec(string sql)
+    {
+        using var cmd = _conn!.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    private object? Scalar(string sql)
+    {
+        using var cmd = _conn!.CreateCommand();
+        cmd.CommandText = sql;
+        return cmd.ExecuteScalar();
+    }
+}

@@ -1,0 +1,41 @@
+namespace SqliteReplica.Engine.Errors;
+
+/// <summary>
+/// Every failure the engine reports has one of these codes. The cmdlets map each code, in one
+/// table, to a stable PowerShell error id and category; the names never change once released.
+/// </summary>
+public enum ReplicaErrorCode
+{
+    /// <summary>An argument or combination of arguments is not usable.</summary>
+    InvalidArgument,
+    /// <summary>A replica URL could not be parsed or names an unsupported scheme.</summary>
+    InvalidReplicaUrl,
+    /// <summary>The database file does not exist.</summary>
+    DatabaseNotFound,
+    /// <summary>The database could not be opened, switched to WAL mode, or read.</summary>
+    DatabaseUnusable,
+    /// <summary>The replica location cannot be created or written.</summary>
+    ReplicaNotWritable,
+    /// <summary>The replica location cannot be read.</summary>
+    ReplicaNotReadable,
+    /// <summary>The replica holds no generation, or none that matches the selection.</summary>
+    NoMatchingBackup,
+    /// <summary>The chosen generation has no snapshot usable for the requested point.</summary>
+    SnapshotMissing,
+    /// <summary>A WAL segment or a whole WAL index is missing from the chain.</summary>
+    SegmentMissing,
+    /// <summary>An object is truncated, fails its LZ4 checksum, or its WAL bytes fail verification.</summary>
+    SegmentCorrupt,
+    /// <summary>The restore output already exists and -Force was not given.</summary>
+    OutputExists,
+    /// <summary>The restore output path cannot be written.</summary>
+    OutputNotWritable,
+    /// <summary>The local meta directory (shadow WAL) cannot be written.</summary>
+    MetaNotWritable,
+    /// <summary>Another replicator already owns this database or replica location.</summary>
+    AlreadyReplicating,
+    /// <summary>The operation was cancelled.</summary>
+    Cancelled,
+    /// <summary>An unexpected internal failure; the message carries the detail.</summary>
+    Internal,
+}

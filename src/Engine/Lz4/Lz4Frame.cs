@@ -1,0 +1,33 @@
+using K4os.Compression.LZ4;
+using K4os.Compression.LZ4.Streams;
+
+namespace SqliteReplica.Engine.Lz4;
+
+/// <summary>
+/// The one LZ4 framing every replica file uses: a single standard frame with independent 4 MiB
+/// blocks, a content checksum, no block checksum and no content size. This is byte-for-byte the
+/// frame header Litestream v0.3 writes (04 22 4D 18 64 70 B9), which its reader requires.
+/// </summary>
+public static class Lz4Frame
+{
+    private static readonly LZ4EncoderSettings EncoderSettings = new()
+    {
+        ChainBlocks = false,
+        BlockSize = 4 * 1024 * 1024,
+        ContentChecksum = true,
+        BlockChecksum = false,
+        CompressionLevel = LZ4Level.L00_FAST,
+    };
+
+    /// <summary>Wraps <paramref name="inner"/> so that bytes written are LZ4-framed into it.</summary>
+    public static Stream Encode(Stream inner, bool leaveOpen = false) =>
+        LZ4Stream.Encode(inner, EncoderSettings, leaveOpen);
+
+    /// <summary>Wraps <paramref name="inner"/> so that reading yields the decoded payload.</summary>
+    /// <remarks>
+    /// The decoder verifies the content checksum when the frame carries one; a truncated frame
+    /// surfaces as an exception or a short read, which callers treat as corruption.
+    /// </remarks>
+    public static Stream Decode(Stream inner, bool leaveOpen = false) =>
+        LZ4Stream.Decode(inner, new LZ4DecoderSettings { ExtraMemory = 0 }, leaveOpen, interactive: false);
+}

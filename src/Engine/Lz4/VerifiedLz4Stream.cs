@@ -1,0 +1,261 @@
+using K4os.Hash.xxHash;
+using SqliteReplica.Engine.Errors;
+
+namespace SqliteReplica.Engine.Lz4;
+
+/// <summary>
+/// Decodes one LZ4 frame and proves it whole: the object must start with the LZ4 frame magic,
+/// end exactly where the frame ends (a second frame, which Litestream's reader would silently
+/// drop, is an error) and, when the frame carries a content checksum, the xxh32 of the decoded
+/// bytes must match it. Any failure is a <see cref="ReplicaErrorCode.SegmentCorrupt"/> naming the object.
+/// </summary>
+public sealed class VerifiedLz4Stream : Stream
+{
+    private const int MaxTrailer = 64;
+    private readonly TailStream _raw;
+    private readonly Stream _decoder;
+    private readonly string _objectName;
+    private readonly XXH32 _hash = new();
+    private bool _finished;
+
+    public VerifiedLz4Stream(Stream raw, string objectName)
+    {
+        _raw = new TailStream(raw);
+        _objectName = objectName;
+        _decoder = Lz4Frame.Decode(_raw, leaveOpen: true);
+    }
+
+    /// <summary>Decoded bytes delivered so far.</summary>
+    public long DecodedLength { get; private set; }
+
+    /// <summary>Stored (compressed) bytes consumed so far.</summary>
+    public long RawLength => _raw.Count;
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => DecodedLength; set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        if (_finished || buffer.Length == 0)
+        {
+            return 0;
+        }
+
+        int n;
+        try
+        {
+            n = _decoder.Read(buffer);
+        }
+        catch (Exception e) when (e is not ReplicaException and not OperationCanceledException)
+        {
+            throw Corrupt($"it is not a valid LZ4 frame ({e.Message})", e);
+        }
+
+        if (n > 0)
+        {
+            _hash.Update(buffer[..n]);
+            DecodedLength += n;
+            return n;
+        }
+
+        Finish();
+        return 0;
+    }
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (_finished || buffer.Length == 0)
+        {
+            return 0;
+        }
+
+        int n;
+        try
+        {
+            n = await _decoder.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not ReplicaException and not OperationCanceledException)
+        {
+            throw Corrupt($"it is not a valid LZ4 frame ({e.Message})", e);
+        }
+
+        if (n > 0)
+        {
+            _hash.Update(buffer.Span[..n]);
+            DecodedLength += n;
+            return n;
+        }
+
+        Finish();
+        return 0;
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    private void Finish()
+    {
+        _finished = true;
+        var head = _raw.Head;
+        if (head.Length < 7 || head[0] != 0x04 || head[1] != 0x22 || head[2] != 0x4D || head[3] != 0x18)
+        {
+            throw Corrupt("it does not start with an LZ4 frame header");
+        }
+
+        // Whatever the decoder did not consume must be at most the 4-byte content checksum.
+        var rest = new byte[MaxTrailer + 1];
+        int extra = 0, r;
+        while (extra < rest.Length && (r = _raw.Read(rest, extra, rest.Length - extra)) > 0)
+        {
+            extra += r;
+        }
+
+        bool hasContentChecksum = (head[4] & 0x04) != 0;
+        int allowed = hasContentChecksum ? 4 : 0;
+        if (extra > allowed)
+        {
+            throw Corrupt($"it has {extra - allowed} byte(s) after its LZ4 frame (a second frame or garbage)");
+        }
+
+        if (hasContentChecksum)
+        {
+            if (_raw.Count < 11)
+            {
+                throw Corrupt("it is truncated before its content checksum");
+            }
+
+            uint stored = BitConverter.ToUInt32(_raw.Tail);
+            uint computed = _hash.Digest();
+            if (stored != computed)
+            {
+                throw Corrupt($"its content checksum does not match (stored {stored:x8}, computed {computed:x8}): the object is truncated or damaged");
+            }
+        }
+    }
+
+    private ReplicaException Corrupt(string why, Exception? inner = null) =>
+        new(ReplicaErrorCode.SegmentCorrupt, $"Replica object '{_objectName}' is corrupt: {why}. Restore an earlier point (-Index/-Timestamp) or use -AllowPartial to stop before it.", _objectName, inner);
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _decoder.Dispose();
+            _raw.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    /// <summary>Counts raw bytes and keeps the first 7 and the last 4 of them.</summary>
+    private sealed class TailStream(Stream inner) : Stream
+    {
+        private readonly byte[] _head = new byte[7];
+        private readonly byte[] _tail = new byte[4];
+        private int _headLen;
+
+        public long Count { get; private set; }
+
+        public ReadOnlySpan<byte> Head => _head.AsSpan(0, _headLen);
+
+        /// <summary>The last four bytes read, in stream order.</summary>
+        public byte[] Tail
+        {
+            get
+            {
+                var t = new byte[4];
+                for (int i = 0; i < 4; i++)
+                {
+                    t[i] = _tail[(int)((Count - 4 + i) & 3)];
+                }
+
+                return t;
+            }
+        }
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => Count; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            int n = inner.Read(buffer);
+            Observe(buffer[..n]);
+            return n;
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            int n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            Observe(buffer.Span[..n]);
+            return n;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        private void Observe(ReadOnlySpan<byte> data)
+        {
+            for (int i = 0; i < data.Length && _headLen < _head.Length; i++)
+            {
+                _head[_headLen++] = data[i];
+            }
+
+            int start = Math.Max(0, data.Length - 4);
+            long pos = Count + start;
+            for (int i = start; i < data.Length; i++, pos++)
+            {
+                _tail[(int)(pos & 3)] = data[i];
+            }
+
+            Count += data.Length;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+}

@@ -1,0 +1,59 @@
+namespace SqliteReplica.Engine.Replicas;
+
+/// <summary>What is really in a replica, read from the store (nothing cached).</summary>
+public static class ReplicaCatalog
+{
+    public static async Task<IReadOnlyList<GenerationInfo>> ListGenerationsAsync(IReplicaClient client, CancellationToken ct)
+    {
+        var list = new List<GenerationInfo>();
+        foreach (var g in await client.ListGenerationsAsync(ct).ConfigureAwait(false))
+        {
+            var snaps = await client.ListSnapshotsAsync(g, ct).ConfigureAwait(false);
+            var segs = await client.ListSegmentsAsync(g, ct).ConfigureAwait(false);
+            var times = snaps.Select(s => s.CreatedAt).Concat(segs.Select(s => s.CreatedAt)).ToList();
+            if (times.Count == 0)
+            {
+                continue;
+            }
+
+            list.Add(new GenerationInfo(g, times.Min(), times.Max(), snaps.Count, segs.Count, snaps.Sum(s => s.Size) + segs.Sum(s => s.Size)));
+        }
+
+        return list.OrderBy(g => g.UpdatedAt).ToList();
+    }
+
+    /// <summary>Snapshots of one or all generations, oldest first.</summary>
+    public static async Task<IReadOnlyList<SnapshotInfo>> ListSnapshotsAsync(IReplicaClient client, string? generation, CancellationToken ct)
+    {
+        var list = new List<SnapshotInfo>();
+        foreach (var g in await GenerationsAsync(client, generation, ct).ConfigureAwait(false))
+        {
+            list.AddRange(await client.ListSnapshotsAsync(g, ct).ConfigureAwait(false));
+        }
+
+        return list.OrderBy(s => s.CreatedAt).ThenBy(s => s.Index).ToList();
+    }
+
+    /// <summary>WAL segments of one or all generations, by generation age then (index, offset).</summary>
+    public static async Task<IReadOnlyList<SegmentInfo>> ListSegmentsAsync(IReplicaClient client, string? generation, CancellationToken ct)
+    {
+        var list = new List<SegmentInfo>();
+        foreach (var g in await GenerationsAsync(client, generation, ct).ConfigureAwait(false))
+        {
+            list.AddRange(await client.ListSegmentsAsync(g, ct).ConfigureAwait(false));
+        }
+
+        return list;
+    }
+
+    private static async Task<IEnumerable<string>> GenerationsAsync(IReplicaClient client, string? generation, CancellationToken ct)
+    {
+        if (generation is not null)
+        {
+            return [generation];
+        }
+
+        var gens = await ListGenerationsAsync(client, ct).ConfigureAwait(false);
+        return gens.Select(g => g.Generation);
+    }
+}

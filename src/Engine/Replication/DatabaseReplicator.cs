@@ -1,0 +1,208 @@
+using SqliteReplica.Engine.Capture;
+using SqliteReplica.Engine.Errors;
+using SqliteReplica.Engine.Logging;
+using SqliteReplica.Engine.Replicas;
+
+namespace SqliteReplica.Engine.Replication;
+
+/// <summary>
+/// One database and its replicas: the monitor loop that feeds the shadow WAL (woken by file
+/// change notifications, with a slow poll as a fallback) and one syncer per replica. At
+/// shutdown it copies the last commits and flushes every replica before it returns.
+/// </summary>
+public sealed class DatabaseReplicator : IAsyncDisposable
+{
+    private readonly CaptureOptions _captureOptions;
+    private readonly IEngineLog _log;
+    private readonly SemaphoreSlim _wake = new(0, 1);
+    private FileSystemWatcher? _watcher;
+
+    public DatabaseReplicator(string dbPath, CaptureOptions captureOptions, IEnumerable<(IReplicaClient Client, ReplicaOptions Options)> replicas, IEngineLog log)
+    {
+        _captureOptions = captureOptions;
+        _log = log;
+        Capture = new DatabaseCapture(dbPath, captureOptions, log);
+        Syncers = replicas.Select(r => new ReplicaSyncer(Capture, r.Client, r.Options, log)).ToList();
+        var dup = Syncers.GroupBy(s => s.Name).FirstOrDefault(g => g.Count() > 1);
+        if (dup is not null)
+        {
+            throw new ReplicaException(ReplicaErrorCode.InvalidArgument, $"Database '{dbPath}' has two replicas named '{dup.Key}'. Give each replica a unique name.", dbPath);
+        }
+
+        Capture.Changed += () =>
+        {
+            foreach (var s in Syncers)
+            {
+                s.Notify();
+            }
+        };
+    }
+
+    public DatabaseCapture Capture { get; }
+
+    public IReadOnlyList<ReplicaSyncer> Syncers { get; }
+
+    public string DbPath => Capture.DbPath;
+
+    public string? LastError { get; private set; }
+
+    /// <summary>Runs until <paramref name="ct"/> is cancelled, then does the final sync.</summary>
+    public async Task RunAsync(CancellationToken ct)
+    {
+        StartWatcher();
+        var syncTasks = Syncers.Select(s => s.RunAsync(ct)).ToList();
+        try
+        {
+            await MonitorAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            await Task.WhenAll(syncTasks).ConfigureAwait(false);
+            await FinalSyncAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Copies the last commits into the shadow WAL and uploads them to every replica. Used at
+    /// shutdown; returns the replicas it could not flush.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> FinalSyncAsync()
+    {
+        var failed = new List<string>();
+        try
+        {
+            Capture.Sync(CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            _log.Error($"final sync of '{DbPath}' could not read the WAL: {e.Message}");
+        }
+
+        foreach (var s in Syncers)
+        {
+            using var cts = new CancellationTokenSource(TimeSpanFor(s));
+            try
+            {
+                var p = await s.SyncAsync(cts.Token).ConfigureAwait(false);
+                _log.Verbose($"replica {s.Name}: final sync done at {p}");
+            }
+            catch (Exception e)
+            {
+                failed.Add(s.Name);
+                _log.Error($"replica {s.Name}: final sync failed, the replica may miss the last commits: {e.Message}");
+            }
+        }
+
+        return failed;
+    }
+
+    private static TimeSpan TimeSpanFor(ReplicaSyncer s) => TimeSpan.FromSeconds(20);
+
+    private async Task MonitorAsync(CancellationToken ct)
+    {
+        int failures = 0;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                Capture.Sync(ct);
+                CleanShadows();
+                failures = 0;
+                LastError = null;
+                await _wake.WaitAsync(_captureOptions.MonitorInterval, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e)
+            {
+                failures++;
+                LastError = e.Message;
+                _log.Error($"monitor error for '{DbPath}' (attempt {failures}): {e.Message}");
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(Math.Min(30, failures)), ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+        }
+    }
+
+    private void CleanShadows()
+    {
+        var gen = Capture.Position.Generation;
+        long lowest = long.MaxValue;
+        foreach (var s in Syncers)
+        {
+            var p = s.ConfirmedPosition;
+            if (p.IsNone || p.Generation != gen)
+            {
+                return;
+            }
+
+            lowest = Math.Min(lowest, p.Index);
+        }
+
+        if (lowest != long.MaxValue)
+        {
+            Capture.CleanShadows(lowest);
+        }
+    }
+
+    private void StartWatcher()
+    {
+        try
+        {
+            var dir = Path.GetDirectoryName(DbPath)!;
+            if (!Directory.Exists(dir))
+            {
+                return;
+            }
+
+            var name = Path.GetFileName(DbPath);
+            _watcher = new FileSystemWatcher(dir)
+            {
+                NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.FileName,
+                IncludeSubdirectories = false,
+            };
+            FileSystemEventHandler onChange = (_, e) =>
+            {
+                if (e.Name is { } n && (n == name || n == name + "-wal"))
+                {
+                    Wake();
+                }
+            };
+            _watcher.Changed += onChange;
+            _watcher.Created += onChange;
+            _watcher.Renamed += (_, e) => Wake();
+            _watcher.Error += (_, e) => _log.Debug($"file watcher error (polling continues): {e.GetException().Message}");
+            _watcher.EnableRaisingEvents = true;
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or PlatformNotSupportedException)
+        {
+            _log.Debug($"file change notifications unavailable, polling every {_captureOptions.MonitorInterval}: {e.Message}");
+        }
+    }
+
+    private void Wake()
+    {
+        try
+        {
+            _wake.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _watcher?.Dispose();
+        Capture.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}

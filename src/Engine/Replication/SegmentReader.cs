@@ -1,0 +1,75 @@
+using SqliteReplica.Engine.Errors;
+using SqliteReplica.Engine.Wal;
+
+namespace SqliteReplica.Engine.Replication;
+
+/// <summary>
+/// Copies a byte range of a shadow WAL file into a stream, re-verifying every frame's salts
+/// and checksum chain on the way, so a damaged shadow file is never uploaded as if it were good.
+/// </summary>
+internal static class SegmentReader
+{
+    public static async Task<long> CopyVerifiedAsync(string shadowPath, long offset, long end, Stream destination, CancellationToken ct)
+    {
+        await using var fs = new FileStream(shadowPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        var headerBytes = new byte[WalHeader.Size];
+        await fs.ReadExactlyAsync(headerBytes, ct).ConfigureAwait(false);
+        var header = WalHeader.TryParseValid(headerBytes)
+            ?? throw Corrupt(shadowPath, "its WAL header is not valid");
+
+        WalChainVerifier verifier;
+        if (offset <= WalHeader.Size)
+        {
+            verifier = new WalChainVerifier(header);
+        }
+        else
+        {
+            if ((offset - WalHeader.Size) % header.FrameSize != 0)
+            {
+                throw Corrupt(shadowPath, $"offset {offset} is not on a frame boundary");
+            }
+
+            // The checksum stored in the previous frame's header is the running checksum there.
+            var prev = new byte[WalFrameHeader.Size];
+            fs.Position = offset - header.FrameSize;
+            await fs.ReadExactlyAsync(prev, ct).ConfigureAwait(false);
+            verifier = new WalChainVerifier(header, WalFrameHeader.Parse(prev).Checksum, offset, 0);
+        }
+
+        if (offset == 0)
+        {
+            await destination.WriteAsync(headerBytes, ct).ConfigureAwait(false);
+        }
+
+        long pos = Math.Max(offset, WalHeader.Size);
+        fs.Position = pos;
+        int batch = Math.Max(1, (1 << 20) / header.FrameSize);
+        var buffer = new byte[batch * header.FrameSize];
+        while (pos < end)
+        {
+            int want = (int)Math.Min(buffer.Length, end - pos);
+            await fs.ReadExactlyAsync(buffer.AsMemory(0, want), ct).ConfigureAwait(false);
+            for (int i = 0; i < want; i += header.FrameSize)
+            {
+                var why = verifier.Accept(buffer.AsSpan(i, header.FrameSize));
+                if (why is not null)
+                {
+                    throw Corrupt(shadowPath, why);
+                }
+            }
+
+            await destination.WriteAsync(buffer.AsMemory(0, want), ct).ConfigureAwait(false);
+            pos += want;
+        }
+
+        if (verifier.LastCommitOffset != end)
+        {
+            throw Corrupt(shadowPath, $"the range ending at {end} does not end on a commit frame");
+        }
+
+        return end - offset;
+    }
+
+    private static ReplicaException Corrupt(string path, string why) =>
+        new(ReplicaErrorCode.SegmentCorrupt, $"Shadow WAL '{path}' failed verification: {why}. A new generation will be started.", path);
+}

@@ -1,0 +1,462 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using SqliteReplica.Engine.Errors;
+using SqliteReplica.Engine.Logging;
+using SqliteReplica.Engine.Lz4;
+using SqliteReplica.Engine.Replicas;
+using SqliteReplica.Engine.Wal;
+
+namespace SqliteReplica.Engine.Restore;
+
+/// <summary>
+/// Rebuilds a database from a replica. The snapshot is decoded into a temporary file; WAL
+/// indexes are downloaded, decoded and verified in parallel into spool files (offsets
+/// contiguous, header checksum, every frame's salts and checksum chain, page size); then, index
+/// by index, the newest committed version of each page is written once into the file and the
+/// file is cut to the size the last commit records. Only then is the file renamed to the
+/// output: nothing appears at the output path unless the whole applied chain verified.
+/// </summary>
+public sealed class Restorer
+{
+    private readonly IReplicaClient _client;
+    private readonly IEngineLog _log;
+    private long _bytesRead;
+    private long _bytesTotal;
+    private IProgress<RestoreProgress>? _progress;
+
+    public Restorer(IReplicaClient client, IEngineLog log)
+    {
+        _client = client;
+        _log = log;
+    }
+
+    public async Task<RestoreResult> RestoreAsync(RestoreOptions options, IProgress<RestoreProgress>? progress, CancellationToken ct)
+    {
+        var sw = Stopwatch.StartNew();
+        _progress = progress;
+        var output = Path.GetFullPath(options.OutputPath);
+        CheckOutput(output, options.Force);
+
+        var (plan, damage) = await RestorePlanner.PlanAsync(_client, options.Generation, options.Index, options.Timestamp, options.AllowPartial, ct).ConfigureAwait(false);
+        _bytesTotal = plan.TotalStoredBytes;
+        _log.Verbose($"restoring snapshot generation={plan.Generation} index={plan.Snapshot.Index} from '{_client.Url}' to '{output}'");
+
+        var dir = Path.GetDirectoryName(output)!;
+        var tempDir = options.TempDirectory is null ? dir : Path.GetFullPath(options.TempDirectory);
+        try
+        {
+            Directory.CreateDirectory(dir);
+            Directory.CreateDirectory(tempDir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ReplicaException(ReplicaErrorCode.OutputNotWritable, $"Cannot create directory for '{output}': {e.Message}. Choose an output path on a writable filesystem.", output, e);
+        }
+
+        var tmp = Path.Combine(tempDir, $".{Path.GetFileName(output)}.{Guid.NewGuid():N}.restore-tmp");
+        var spools = new List<string>();
+        try
+        {
+            int pageSize;
+            await using (var db = CreateTemp(tmp, output))
+            {
+                pageSize = await WriteSnapshotAsync(plan, db, ct).ConfigureAwait(false);
+                var applied = await ApplyIndexesAsync(plan, db, pageSize, tmp, spools, options, ct).ConfigureAwait(false);
+                damage ??= applied.Damage;
+                db.Flush(flushToDisk: true);
+
+                if (damage is not null)
+                {
+                    _log.Warning($"partial restore: {damage}. The database was restored to {applied.Position}, the last consistent point before the damage.");
+                }
+
+                var restoredTo = plan.Segments.Take(applied.Segments).Select(s => s.CreatedAt).Append(plan.Snapshot.CreatedAt).Max();
+                long size = db.Length;
+                db.Close();
+                Finish(tmp, output, options.Force);
+                _log.Verbose($"restored '{output}' to {applied.Position} ({applied.Indexes} index(es), {applied.Segments} segment(s), {size} bytes) in {sw.Elapsed.TotalSeconds:F2}s");
+                return new RestoreResult
+                {
+                    OutputPath = output,
+                    ReplicaUrl = _client.Url,
+                    Generation = plan.Generation,
+                    SnapshotIndex = plan.Snapshot.Index,
+                    Position = applied.Position,
+                    IndexesApplied = applied.Indexes,
+                    SegmentsApplied = applied.Segments,
+                    BytesRead = Interlocked.Read(ref _bytesRead),
+                    DatabaseSize = size,
+                    Duration = sw.Elapsed,
+                    RestoredTo = restoredTo,
+                    Partial = damage is not null,
+                    PartialReason = damage,
+                };
+            }
+        }
+        catch (IOException e) when (e is not FileNotFoundException)
+        {
+            throw new ReplicaException(ReplicaErrorCode.OutputNotWritable, $"Cannot write the restored database next to '{output}': {e.Message}. Free space or choose another output path.", output, e);
+        }
+        finally
+        {
+            TryDelete(tmp);
+            foreach (var s in spools)
+            {
+                TryDelete(s);
+            }
+        }
+    }
+
+    private static void CheckOutput(string output, bool force)
+    {
+        if (!force && (File.Exists(output) || File.Exists(output + "-wal")))
+        {
+            throw new ReplicaException(ReplicaErrorCode.OutputExists,
+                $"'{output}' already exists. Restore to another path, or add -Force to replace it (stop the application using it first).", output);
+        }
+
+        if (Directory.Exists(output))
+        {
+            throw new ReplicaException(ReplicaErrorCode.OutputNotWritable, $"'{output}' is a directory. Give the path of the database file to create.", output);
+        }
+    }
+
+    private static FileStream CreateTemp(string tmp, string output)
+    {
+        try
+        {
+            return new FileStream(tmp, new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.ReadWrite,
+                Share = FileShare.None,
+                BufferSize = 0,
+                UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+            });
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ReplicaException(ReplicaErrorCode.OutputNotWritable, $"Cannot create a temporary file next to '{output}': {e.Message}. Choose an output path on a writable filesystem.", output, e);
+        }
+    }
+
+    private static void Finish(string tmp, string output, bool force)
+    {
+        if (force)
+        {
+            // A stale WAL beside the new file would be replayed into it by SQLite.
+            File.Delete(output + "-wal");
+            File.Delete(output + "-shm");
+        }
+
+        File.Move(tmp, output, overwrite: force);
+        Native.Libc.FsyncDirectory(Path.GetDirectoryName(output)!);
+    }
+
+    private async Task<int> WriteSnapshotAsync(RestorePlan plan, FileStream db, CancellationToken ct)
+    {
+        var s = plan.Snapshot;
+        var name = $"generations/{s.Generation}/snapshots/{ReplicaNames.SnapshotName(s.Index)}";
+        await using var raw = await _client.OpenSnapshotAsync(s.Generation, s.Index, ct).ConfigureAwait(false);
+        await using var decoded = new VerifiedLz4Stream(raw, name);
+        var buffer = new byte[1 << 20];
+        int n;
+        long lastRaw = 0;
+        while ((n = await decoded.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+        {
+            await db.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+            Report("snapshot", decoded.RawLength - lastRaw);
+            lastRaw = decoded.RawLength;
+        }
+
+        Report("snapshot", decoded.RawLength - lastRaw);
+        var header = new byte[100];
+        db.Position = 0;
+        int got = await db.ReadAtLeastAsync(header, header.Length, throwOnEndOfStream: false, ct).ConfigureAwait(false);
+        if (got < 100 || !header.AsSpan(0, 16).SequenceEqual("SQLite format 3\0"u8))
+        {
+            throw new ReplicaException(ReplicaErrorCode.SegmentCorrupt, $"Snapshot '{name}' is not a SQLite database (bad header). Restore from another snapshot with -Index or -Timestamp.", name);
+        }
+
+        int pageSize = BinaryPrimitives.ReadUInt16BigEndian(header.AsSpan(16, 2));
+        pageSize = pageSize == 1 ? 65536 : pageSize;
+        if (db.Length % pageSize != 0)
+        {
+            throw new ReplicaException(ReplicaErrorCode.SegmentCorrupt, $"Snapshot '{name}' is {db.Length} bytes, not a whole number of {pageSize}-byte pages: it is truncated.", name);
+        }
+
+        return pageSize;
+    }
+
+    private sealed record Applied(Position Position, int Indexes, int Segments, string? Damage);
+
+    private async Task<Applied> ApplyIndexesAsync(RestorePlan plan, FileStream db, int pageSize, string tmp, List<string> spools, RestoreOptions options, CancellationToken ct)
+    {
+        var groups = plan.Segments.GroupBy(s => s.Index).Select(g => g.OrderBy(s => s.Offset).ToList()).ToList();
+        var position = new Position(plan.Generation, plan.Snapshot.Index, 0);
+        if (groups.Count == 0)
+        {
+            return new Applied(position, 0, 0, null);
+        }
+
+        _log.Verbose($"restoring wal files generation={plan.Generation} index_min={groups[0][0].Index} index_max={groups[^1][0].Index}");
+        int parallelism = Math.Max(1, options.Parallelism);
+        var pending = new Queue<Task<Spooled>>();
+        int next = 0;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        void StartMore()
+        {
+            while (next < groups.Count && pending.Count < parallelism)
+            {
+                var group = groups[next++];
+                var spoolPath = $"{tmp}-{ReplicaNames.Hex8(group[0].Index)}.wal";
+                lock (spools)
+                {
+                    spools.Add(spoolPath);
+                }
+
+                pending.Enqueue(SpoolIndexAsync(group, spoolPath, pageSize, stop.Token));
+            }
+        }
+
+        int indexes = 0, segments = 0;
+        try
+        {
+            StartMore();
+            while (pending.Count > 0)
+            {
+                var spooled = await pending.Dequeue().ConfigureAwait(false);
+                if (spooled.Damage is not null && !options.AllowPartial)
+                {
+                    throw spooled.Error!;
+                }
+
+                if (spooled.LastCommitOffset > WalHeader.Size)
+                {
+                    await ApplySpoolAsync(spooled, db, pageSize, ct).ConfigureAwait(false);
+                    position = new Position(plan.Generation, spooled.Index, spooled.LastCommitOffset);
+                }
+
+                TryDelete(spooled.Path);
+                indexes++;
+                segments += spooled.SegmentsUsed;
+                _log.Debug($"applied wal generation={plan.Generation} index={spooled.Index} segments={spooled.SegmentsUsed}");
+                if (spooled.Damage is not null)
+                {
+                    return new Applied(position, indexes, segments, spooled.Damage);
+                }
+
+                StartMore();
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            while (pending.Count > 0)
+            {
+                try
+                {
+                    await pending.Dequeue().ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                    // Already failing or finished early; spool files are removed by the caller.
+                }
+            }
+        }
+
+        return new Applied(position, indexes, segments, null);
+    }
+
+    private sealed record Spooled(long Index, string Path, WalHeader? Header, long LastCommitOffset, uint DbSize, int SegmentsUsed, string? Damage, ReplicaException? Error);
+
+    /// <summary>Downloads, decodes and verifies one WAL index into a spool file. Never throws for damage: it reports it.</summary>
+    private async Task<Spooled> SpoolIndexAsync(List<SegmentInfo> group, string spoolPath, int pageSize, CancellationToken ct)
+    {
+        await Task.Yield();
+        long index = group[0].Index;
+        await using var spool = new FileStream(spoolPath, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.ReadWrite,
+            Share = FileShare.None,
+            BufferSize = 1 << 16,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        });
+        WalChainVerifier? verifier = null;
+        long expected = 0;
+        int used = 0;
+        byte[]? frame = null;
+        var buffer = new byte[1 << 20];
+        foreach (var seg in group)
+        {
+            var name = $"generations/{seg.Generation}/wal/{ReplicaNames.SegmentName(seg.Index, seg.Offset)}";
+            ReplicaException Damage(string why) => new(ReplicaErrorCode.SegmentCorrupt,
+                $"WAL segment '{name}' failed verification: {why}. Restore an earlier point with -Index/-Timestamp, or use -AllowPartial to stop before it.", name);
+
+            Spooled Stop(ReplicaException e) => new(index, spoolPath, verifier?.Header, verifier?.LastCommitOffset ?? 0, verifier?.LastCommitDbSize ?? 0, used, e.Message, e);
+
+            if (seg.Offset != expected)
+            {
+                var missing = $"generations/{seg.Generation}/wal/{ReplicaNames.SegmentName(seg.Index, expected)}";
+                return Stop(new ReplicaException(ReplicaErrorCode.SegmentMissing,
+                    $"The chain is broken before '{name}': the segment at offset {expected} ('{missing}') is missing. Restore an earlier point with -Index/-Timestamp, or use -AllowPartial to restore up to the gap.", missing));
+            }
+
+            long segmentLength = 0;
+            try
+            {
+                await using var raw = await _client.OpenSegmentAsync(seg.Generation, seg.Index, seg.Offset, ct).ConfigureAwait(false);
+                await using var decoded = new VerifiedLz4Stream(raw, name);
+                int frameFill = 0;
+                long lastRaw = 0;
+                int headerFill = 0;
+                var headerBytes = new byte[WalHeader.Size];
+                int n;
+                while ((n = await decoded.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+                {
+                    Report("wal", decoded.RawLength - lastRaw);
+                    lastRaw = decoded.RawLength;
+                    segmentLength += n;
+                    var data = buffer.AsSpan(0, n);
+                    if (seg.Offset == 0 && headerFill < WalHeader.Size)
+                    {
+                        int take = Math.Min(WalHeader.Size - headerFill, data.Length);
+                        data[..take].CopyTo(headerBytes.AsSpan(headerFill));
+                        headerFill += take;
+                        data = data[take..];
+                        if (headerFill == WalHeader.Size)
+                        {
+                            var h = WalHeader.Parse(headerBytes);
+                            if (h.Validate(headerBytes) is { } bad)
+                            {
+                                return Stop(Damage(bad));
+                            }
+
+                            if (h.PageSize != pageSize)
+                            {
+                                return Stop(Damage($"its page size {h.PageSize} differs from the snapshot's {pageSize}"));
+                            }
+
+                            verifier = new WalChainVerifier(h);
+                            frame = new byte[h.FrameSize];
+                            spool.Write(headerBytes);
+                        }
+                    }
+
+                    if (verifier is null || frame is null)
+                    {
+                        if (data.Length > 0)
+                        {
+                            return Stop(Damage("the index has no WAL header"));
+                        }
+
+                        continue;
+                    }
+
+                    while (data.Length > 0)
+                    {
+                        int take = Math.Min(frame.Length - frameFill, data.Length);
+                        data[..take].CopyTo(frame.AsSpan(frameFill));
+                        frameFill += take;
+                        data = data[take..];
+                        if (frameFill == frame.Length)
+                        {
+                            if (verifier.Accept(frame) is { } why)
+                            {
+                                return Stop(Damage(why));
+                            }
+
+                            spool.Write(frame);
+                            frameFill = 0;
+                        }
+                    }
+                }
+
+                Report("wal", decoded.RawLength - lastRaw);
+                if (frameFill != 0)
+                {
+                    return Stop(Damage($"it ends with a partial frame ({frameFill} bytes)"));
+                }
+
+                if (seg.Offset == 0 && headerFill < WalHeader.Size)
+                {
+                    return Stop(Damage("it is shorter than a WAL header"));
+                }
+            }
+            catch (ReplicaException e) when (e.Code is ReplicaErrorCode.SegmentCorrupt or ReplicaErrorCode.SegmentMissing)
+            {
+                return Stop(e);
+            }
+
+            expected += segmentLength;
+            used++;
+        }
+
+        spool.Flush();
+        if (verifier is not null && verifier.Offset != verifier.LastCommitOffset)
+        {
+            // An uncommitted tail is ignored, as SQLite would; Litestream never writes one.
+            _log.Debug($"wal index {index:x8} ends with {verifier.Offset - verifier.LastCommitOffset} uncommitted bytes; ignored");
+        }
+
+        return new Spooled(index, spoolPath, verifier?.Header, verifier?.LastCommitOffset ?? 0, verifier?.LastCommitDbSize ?? 0, used, null, null);
+    }
+
+    /// <summary>Writes the newest committed version of every page in a spooled index, once.</summary>
+    private static async Task ApplySpoolAsync(Spooled spooled, FileStream db, int pageSize, CancellationToken ct)
+    {
+        var header = spooled.Header!;
+        int frameSize = header.FrameSize;
+        var newest = new Dictionary<uint, long>();
+        await using (var spool = new FileStream(spooled.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan))
+        {
+            var fh = new byte[WalFrameHeader.Size];
+            for (long off = WalHeader.Size; off + frameSize <= spooled.LastCommitOffset; off += frameSize)
+            {
+                ct.ThrowIfCancellationRequested();
+                spool.Position = off;
+                await spool.ReadExactlyAsync(fh, ct).ConfigureAwait(false);
+                newest[BinaryPrimitives.ReadUInt32BigEndian(fh)] = off + WalFrameHeader.Size;
+            }
+
+            var page = new byte[pageSize];
+            foreach (var (pgno, off) in newest.OrderBy(kv => kv.Key))
+            {
+                if (pgno > spooled.DbSize)
+                {
+                    continue;
+                }
+
+                spool.Position = off;
+                await spool.ReadExactlyAsync(page, ct).ConfigureAwait(false);
+                db.Position = (long)(pgno - 1) * pageSize;
+                await db.WriteAsync(page, ct).ConfigureAwait(false);
+            }
+        }
+
+        db.SetLength((long)spooled.DbSize * pageSize);
+    }
+
+    private void Report(string phase, long delta)
+    {
+        if (delta <= 0)
+        {
+            return;
+        }
+
+        long done = Interlocked.Add(ref _bytesRead, delta);
+        _progress?.Report(new RestoreProgress(phase, done, _bytesTotal));
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+}

@@ -1,0 +1,131 @@
+using SqliteReplica.Engine.Capture;
+using SqliteReplica.Engine.Logging;
+using SqliteReplica.Engine.Replicas;
+using SqliteReplica.Engine.Replicas.File;
+using SqliteReplica.Engine.Replication;
+using SqliteReplica.Engine.Restore;
+
+namespace SqliteReplica.Engine.Tests;
+
+public class ReplicationRoundTripTests
+{
+    private sealed class ListLog : IEngineLog
+    {
+        public List<string> Lines { get; } = new();
+
+        public void Write(EngineLogLevel level, string message)
+        {
+            lock (Lines)
+            {
+                Lines.Add($"{level}: {message}");
+            }
+        }
+    }
+
+    private static (DatabaseCapture Capture, ReplicaSyncer Syncer, FileReplicaClient Client) Start(TestDb db, ListLog log, CaptureOptions? options = null)
+    {
+        var capture = new DatabaseCapture(db.DbPath, options ?? new CaptureOptions(), log);
+        var client = new FileReplicaClient(db.ReplicaDir);
+        var syncer = new ReplicaSyncer(capture, client, new ReplicaOptions { SyncInterval = TimeSpan.Zero }, log);
+        return (capture, syncer, client);
+    }
+
+    private static async Task<RestoreResult> Restore(IReplicaClient client, string output, long? index = null)
+    {
+        return await new Restorer(client, NullEngineLog.Instance).RestoreAsync(new RestoreOptions { OutputPath = output, Index = index }, null, CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task Restore_equals_source_across_several_wal_indexes()
+    {
+        using var db = new TestDb();
+        var log = new ListLog();
+        var (capture, syncer, client) = Start(db, log);
+        using (capture)
+        {
+            db.Insert(0, 50);
+            capture.Sync(default);
+            await syncer.SyncAsync(default);
+            for (int round = 0; round < 3; round++)
+            {
+                db.Insert(100 + round * 100, 40, perTx: 3);
+                capture.Checkpoint(CheckpointMode.Restart, default);
+                db.Insert(150 + round * 100, 10);
+                capture.Sync(default);
+                await syncer.SyncAsync(default);
+            }
+
+            Assert.True(capture.Position.Index >= 3, string.Join("\n", log.Lines));
+            Assert.Equal(capture.Position, syncer.ConfirmedPosition);
+        }
+
+        var output = Path.Combine(db.Dir, "restored.db");
+        var result = await Restore(client, output);
+        Assert.Equal("ok", TestDb.IntegrityCheck(output));
+        Assert.Equal(TestDb.Digest(db.DbPath), TestDb.Digest(output));
+        Assert.True(result.IndexesApplied >= 4);
+        Assert.False(File.Exists(output + "-wal") && new FileInfo(output + "-wal").Length > 0);
+        Assert.Empty(Directory.GetFiles(db.Dir, "*restore-tmp*"));
+    }
+
+    [Fact]
+    public async Task Restore_by_index_stops_at_that_index()
+    {
+        using var db = new TestDb();
+        var log = new ListLog();
+        var (capture, syncer, client) = Start(db, log);
+        using (capture)
+        {
+            db.Insert(0, 10);
+            capture.Sync(default);
+            await syncer.SyncAsync(default);
+            capture.Checkpoint(CheckpointMode.Restart, default);
+            db.Insert(10, 10);
+            capture.Sync(default);
+            await syncer.SyncAsync(default);
+            Assert.Equal(1, capture.Position.Index);
+        }
+
+        var output = Path.Combine(db.Dir, "at0.db");
+        await Restore(client, output, index: 0);
+        Assert.Equal(10, TestDb.Count(output));
+    }
+
+    [Fact]
+    public async Task Resuming_capture_continues_the_same_generation()
+    {
+        using var db = new TestDb();
+        var log = new ListLog();
+        string generation;
+        var client = new FileReplicaClient(db.ReplicaDir);
+        // Keep an application connection open so SQLite never deletes the WAL between runs.
+        using var app = db.Open();
+        TestDb.Scalar(app, "SELECT COUNT(*) FROM t"); // a read takes the connection's lasting shared lock
+        {
+            var (capture, syncer, _) = Start(db, log);
+            using (capture)
+            {
+                db.Insert(0, 20);
+                capture.Sync(default);
+                await syncer.SyncAsync(default);
+                generation = capture.Position.Generation;
+            }
+        }
+
+        db.Insert(20, 20);
+        {
+            var (capture, syncer, _) = Start(db, log);
+            using (capture)
+            {
+                capture.Sync(default);
+                await syncer.SyncAsync(default);
+                Assert.Equal(generation, capture.Position.Generation);
+            }
+        }
+
+        var output = Path.Combine(db.Dir, "resumed.db");
+        await Restore(client, output);
+        Assert.Equal(40, TestDb.Count(output));
+        Assert.Single(await client.ListGenerationsAsync(default));
+    }
+}
