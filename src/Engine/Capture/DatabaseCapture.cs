@@ -111,7 +111,7 @@ public sealed class DatabaseCapture : IDisposable
     /// One monitor step: initialise if needed, verify continuity, copy new frames, checkpoint.
     /// Returns true when the position moved.
     /// </summary>
-    public bool Sync(CancellationToken ct)
+    public bool Sync(CancellationToken ct, bool force = false)
     {
         ct.ThrowIfCancellationRequested();
         bool changed;
@@ -119,7 +119,7 @@ public sealed class DatabaseCapture : IDisposable
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             var before = _position;
-            SyncLocked(allowCheckpoint: true);
+            SyncLocked(allowCheckpoint: true, force);
             changed = _position != before;
         }
 
@@ -142,7 +142,7 @@ public sealed class DatabaseCapture : IDisposable
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            SyncLocked(allowCheckpoint: false);
+            SyncLocked(allowCheckpoint: false, force: true);
             if (_position.IsNone || _dbHandle is null)
             {
                 throw new ReplicaException(ReplicaErrorCode.DatabaseUnusable, $"Database '{DbPath}' is not being captured yet; no snapshot can be taken.", DbPath);
@@ -240,7 +240,7 @@ public sealed class DatabaseCapture : IDisposable
         }
     }
 
-    private void SyncLocked(bool allowCheckpoint)
+    private void SyncLocked(bool allowCheckpoint, bool force = false)
     {
         if (_conn is null && !Initialize())
         {
@@ -259,9 +259,12 @@ public sealed class DatabaseCapture : IDisposable
             }
         }
 
+        // Remember what the WAL looked like before reading it: anything written after this
+        // stat changes size or mtime and is picked up on the next look.
         var wal = new FileInfo(WalPath);
         long walLength = wal.Exists ? wal.Length : 0;
-        if (_verifier is not null && walLength == _lastWalLength && wal.Exists && wal.LastWriteTimeUtc == _lastWalWrite)
+        var walWrite = wal.Exists ? wal.LastWriteTimeUtc : default;
+        if (!force && _verifier is not null && walLength == _lastWalLength && walWrite == _lastWalWrite)
         {
             // Nothing was written since the last look: the idle path costs one stat.
             if (allowCheckpoint && _snapshotLeases == 0)
@@ -291,12 +294,11 @@ public sealed class DatabaseCapture : IDisposable
             CopyToShadow();
         }
 
-        wal.Refresh();
-        _lastWalLength = wal.Exists ? wal.Length : 0;
-        _lastWalWrite = wal.Exists ? wal.LastWriteTimeUtc : default;
+        _lastWalLength = walLength;
+        _lastWalWrite = walWrite;
         if (allowCheckpoint && _snapshotLeases == 0)
         {
-            CheckpointIfNeeded(_lastWalLength);
+            CheckpointIfNeeded(new FileInfo(WalPath) is { Exists: true } w ? w.Length : 0);
         }
     }
 

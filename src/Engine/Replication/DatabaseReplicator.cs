@@ -71,7 +71,7 @@ public sealed class DatabaseReplicator : IAsyncDisposable
         var failed = new List<string>();
         try
         {
-            Capture.Sync(CancellationToken.None);
+            Capture.Sync(CancellationToken.None, force: true);
         }
         catch (Exception e)
         {
@@ -101,15 +101,18 @@ public sealed class DatabaseReplicator : IAsyncDisposable
     private async Task MonitorAsync(CancellationToken ct)
     {
         int failures = 0;
+        bool notified = true;
         while (!ct.IsCancellationRequested)
         {
             try
             {
-                Capture.Sync(ct);
+                // A file-change notification forces a full look; the timer's poll may take the
+                // one-stat idle path (size and mtime unchanged).
+                Capture.Sync(ct, force: notified);
                 CleanShadows();
                 failures = 0;
                 LastError = null;
-                await _wake.WaitAsync(_captureOptions.MonitorInterval, ct).ConfigureAwait(false);
+                notified = await _wake.WaitAsync(_captureOptions.MonitorInterval, ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {

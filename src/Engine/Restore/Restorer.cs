@@ -32,12 +32,18 @@ public sealed class Restorer
 
     public async Task<RestoreResult> RestoreAsync(RestoreOptions options, IProgress<RestoreProgress>? progress, CancellationToken ct)
     {
+        CheckOutput(Path.GetFullPath(options.OutputPath), options.Force);
+        var (plan, damage) = await RestorePlanner.PlanAsync(_client, options.Generation, options.Index, options.Timestamp, options.AllowPartial, ct).ConfigureAwait(false);
+        return await ExecuteAsync(plan, damage, options, progress, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Carries out a plan made by <see cref="RestorePlanner"/> (so a caller can show it first).</summary>
+    public async Task<RestoreResult> ExecuteAsync(RestorePlan plan, string? damage, RestoreOptions options, IProgress<RestoreProgress>? progress, CancellationToken ct)
+    {
         var sw = Stopwatch.StartNew();
         _progress = progress;
         var output = Path.GetFullPath(options.OutputPath);
         CheckOutput(output, options.Force);
-
-        var (plan, damage) = await RestorePlanner.PlanAsync(_client, options.Generation, options.Index, options.Timestamp, options.AllowPartial, ct).ConfigureAwait(false);
         _bytesTotal = plan.TotalStoredBytes;
         _log.Verbose($"restoring snapshot generation={plan.Generation} index={plan.Snapshot.Index} from '{_client.Url}' to '{output}'");
 

@@ -1,0 +1,34 @@
+using System.Management.Automation;
+using SqliteReplica.Engine.Replicas;
+using SqliteReplica.Infrastructure;
+using SqliteReplica.Output;
+
+namespace SqliteReplica.Commands;
+
+/// <summary>Lists the WAL segments in a replica, by generation then index and offset.</summary>
+[Cmdlet(VerbsCommon.Get, "ReplicaWalSegment", DefaultParameterSetName = UrlSet)]
+[OutputType(typeof(ReplicaWalSegment))]
+public sealed class GetReplicaWalSegmentCommand : ReplicaCmdlet
+{
+    /// <summary>Only this generation.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidatePattern("^[0-9a-f]{16}$")]
+    public string? Generation { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        try
+        {
+            var client = CreateClient();
+            var list = Run(ct => ReplicaCatalog.ListSegmentsAsync(client, Generation, ct));
+            foreach (var s in list)
+            {
+                WriteObject(new ReplicaWalSegment(client.Url, s.Generation, s.Index, s.Offset, s.Size, s.CreatedAt));
+            }
+        }
+        catch (Exception e) when (e is not PipelineStoppedException)
+        {
+            WriteEngineError(e, ReplicaTarget);
+        }
+    }
+}

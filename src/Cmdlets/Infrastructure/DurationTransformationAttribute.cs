@@ -1,0 +1,31 @@
+using System.Management.Automation;
+using SqliteReplica.Engine.Config;
+
+namespace SqliteReplica.Infrastructure;
+
+/// <summary>
+/// Lets duration parameters take what Litestream users write (<c>1s</c>, <c>500ms</c>, <c>12h</c>),
+/// a plain number of seconds, or any [TimeSpan].
+/// </summary>
+[AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
+public sealed class DurationTransformationAttribute : ArgumentTransformationAttribute
+{
+    public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
+    {
+        var value = inputData is PSObject pso ? pso.BaseObject : inputData;
+        switch (value)
+        {
+            case TimeSpan ts:
+                return ts;
+            case int or long or double or float or decimal:
+                return TimeSpan.FromSeconds(Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture));
+            case string s when GoDuration.TryParse(s, out var d):
+                return d;
+            case string s when TimeSpan.TryParse(s, System.Globalization.CultureInfo.InvariantCulture, out var t):
+                return t;
+            default:
+                throw new ArgumentTransformationMetadataException(
+                    $"'{value}' is not a duration. Use Go-style durations as in litestream.yml (500ms, 10s, 1m30s, 24h), a number of seconds, or a [TimeSpan].");
+        }
+    }
+}
