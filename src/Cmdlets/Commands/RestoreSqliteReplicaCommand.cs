@@ -16,8 +16,10 @@ namespace SqliteReplica.Commands;
 [OutputType(typeof(SqliteRestoreResult))]
 public sealed class RestoreSqliteReplicaCommand : ReplicaCmdlet
 {
-    /// <summary>The database file to create.</summary>
-    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
+    /// <summary>The database file to create (with -ConfigPath, defaults to the configured database path).</summary>
+    [Parameter(Mandatory = true, ParameterSetName = UrlSet, ValueFromPipelineByPropertyName = true)]
+    [Parameter(Mandatory = true, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
+    [Parameter(ParameterSetName = ConfigSet, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     public string OutputPath { get; set; } = null!;
 
@@ -58,7 +60,7 @@ public sealed class RestoreSqliteReplicaCommand : ReplicaCmdlet
 
     protected override void ProcessRecord()
     {
-        string output = ResolvePath(OutputPath);
+        string output = ResolvePath(OutputPath ?? DatabasePath);
         if (Index is not null && Timestamp is not null)
         {
             ThrowEngineError(new ReplicaException(ReplicaErrorCode.InvalidArgument, "Give either -Index or -Timestamp, not both."), output);

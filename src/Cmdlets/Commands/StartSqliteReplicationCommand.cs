@@ -1,6 +1,8 @@
 using System.Management.Automation;
 using System.Runtime.InteropServices;
 using SqliteReplica.Engine.Capture;
+using SqliteReplica.Engine.Config;
+using SqliteReplica.Engine.Errors;
 using SqliteReplica.Engine.Logging;
 using SqliteReplica.Engine.Replicas;
 using SqliteReplica.Engine.Replication;
@@ -20,12 +22,41 @@ public sealed class StartSqliteReplicationCommand : EngineCmdlet
 {
     private const string UrlSet = "Url";
     private const string PathSet = "Path";
+    private const string ConfigSet = "Config";
 
-    /// <summary>The live database; it is waited for if it does not exist yet.</summary>
-    [Parameter(Mandatory = true, Position = 0)]
+    /// <summary>The live database; it is waited for if it does not exist yet. With -ConfigPath: only this database of the file.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = UrlSet)]
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet)]
+    [Parameter(ParameterSetName = ConfigSet)]
     [Alias("Path")]
     [ValidateNotNullOrEmpty]
     public string DatabasePath { get; set; } = null!;
+
+    /// <summary>A litestream.yml: replicate every database it lists, each to its replicas.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ConfigSet)]
+    [ValidateNotNullOrEmpty]
+    public string ConfigPath { get; set; } = null!;
+
+    /// <summary>S3 endpoint, used verbatim (e.g. https://&lt;account&gt;.r2.cloudflarestorage.com).</summary>
+    [Parameter(ParameterSetName = UrlSet)]
+    public string? Endpoint { get; set; }
+
+    /// <summary>S3 signing region (auto for R2; default us-east-1).</summary>
+    [Parameter(ParameterSetName = UrlSet)]
+    public string? Region { get; set; }
+
+    /// <summary>Path-style S3 addressing (the default when -Endpoint is given).</summary>
+    [Parameter(ParameterSetName = UrlSet)]
+    public SwitchParameter ForcePathStyle { get; set; }
+
+    /// <summary>Do not verify the S3 endpoint's TLS certificate.</summary>
+    [Parameter(ParameterSetName = UrlSet)]
+    public SwitchParameter SkipVerify { get; set; }
+
+    /// <summary>S3 access key id (user name) and secret (password); default: LITESTREAM_* variables, then the AWS chain.</summary>
+    [Parameter(ParameterSetName = UrlSet)]
+    [Credential]
+    public PSCredential? Credential { get; set; }
 
     /// <summary>One or more replica URLs, e.g. file:///var/backups/app.db.</summary>
     [Parameter(Mandatory = true, Position = 1, ParameterSetName = UrlSet)]
@@ -38,79 +69,69 @@ public sealed class StartSqliteReplicationCommand : EngineCmdlet
     public string ReplicaPath { get; set; } = null!;
 
     /// <summary>At most one upload per replica per interval (default 1s); a change after a quiet spell goes at once.</summary>
-    [Parameter]
+    [Parameter(ParameterSetName = UrlSet)]
+    [Parameter(ParameterSetName = PathSet)]
     [DurationTransformation]
     public TimeSpan SyncInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Take a snapshot this often (default: off, only when a generation starts or retention needs one).</summary>
-    [Parameter]
+    [Parameter(ParameterSetName = UrlSet)]
+    [Parameter(ParameterSetName = PathSet)]
     [DurationTransformation]
     public TimeSpan SnapshotInterval { get; set; } = TimeSpan.Zero;
 
     /// <summary>Keep snapshots and the WAL they need this long (default 24h; 0 keeps everything).</summary>
-    [Parameter]
+    [Parameter(ParameterSetName = UrlSet)]
+    [Parameter(ParameterSetName = PathSet)]
     [DurationTransformation]
     public TimeSpan Retention { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>How often retention runs (default 1h).</summary>
-    [Parameter]
+    [Parameter(ParameterSetName = UrlSet)]
+    [Parameter(ParameterSetName = PathSet)]
     [DurationTransformation]
     public TimeSpan RetentionCheckInterval { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>Fallback poll of the WAL (default 1s); file-change notifications wake it sooner.</summary>
-    [Parameter]
+    [Parameter(ParameterSetName = UrlSet)]
+    [Parameter(ParameterSetName = PathSet)]
     [DurationTransformation]
     public TimeSpan MonitorInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>PASSIVE checkpoint when the database file has been quiet this long (default 1m; 0 disables).</summary>
-    [Parameter]
+    [Parameter(ParameterSetName = UrlSet)]
+    [Parameter(ParameterSetName = PathSet)]
     [DurationTransformation]
     public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>PASSIVE checkpoint at this many WAL pages (default 1000).</summary>
-    [Parameter]
+    [Parameter(ParameterSetName = UrlSet)]
+    [Parameter(ParameterSetName = PathSet)]
     [ValidateRange(1, int.MaxValue)]
     public int MinCheckpointPageCount { get; set; } = 1000;
 
     /// <summary>RESTART checkpoint at this many WAL pages (default 10000; 0 disables).</summary>
-    [Parameter]
+    [Parameter(ParameterSetName = UrlSet)]
+    [Parameter(ParameterSetName = PathSet)]
     [ValidateRange(0, int.MaxValue)]
     public int MaxCheckpointPageCount { get; set; } = 10000;
 
     /// <summary>Where the shadow WAL lives (default: .&lt;db&gt;-litestream beside the database, as Litestream).</summary>
-    [Parameter]
+    [Parameter(ParameterSetName = UrlSet)]
+    [Parameter(ParameterSetName = PathSet)]
     public string? MetaPath { get; set; }
 
     protected override void ProcessRecord()
     {
-        var dbPath = ResolvePath(DatabasePath);
+        var target = ParameterSetName == ConfigSet ? ConfigPath : DatabasePath;
         Replicator replicator;
         try
         {
-            var clients = ParameterSetName == PathSet
-                ? new[] { ReplicaClientFactory.FromDirectory(ResolvePath(ReplicaPath)) }
-                : ReplicaUrl.Select(ReplicaClientFactory.FromUrl).ToArray();
-            var replicaOptions = new ReplicaOptions
-            {
-                SyncInterval = SyncInterval,
-                SnapshotInterval = SnapshotInterval,
-                Retention = Retention,
-                RetentionCheckInterval = RetentionCheckInterval,
-            };
-            var replicas = clients.Select((c, i) => (c, replicaOptions with { Name = clients.Length == 1 ? c.Type : $"{c.Type}{i + 1}" })).ToList();
-            var capture = new CaptureOptions
-            {
-                MetaPath = MetaPath is null ? null : ResolvePath(MetaPath),
-                MonitorInterval = MonitorInterval,
-                CheckpointInterval = CheckpointInterval,
-                MinCheckpointPageCount = MinCheckpointPageCount,
-                MaxCheckpointPageCount = MaxCheckpointPageCount,
-            };
-            replicator = new Replicator([new DatabaseSpec(dbPath, capture, replicas)], Messages);
+            replicator = new Replicator(ParameterSetName == ConfigSet ? SpecsFromConfig() : [SpecFromParameters()], Messages);
         }
         catch (Exception e)
         {
-            ThrowEngineError(e, dbPath);
+            ThrowEngineError(e, target);
             return;
         }
 
@@ -131,7 +152,7 @@ public sealed class StartSqliteReplicationCommand : EngineCmdlet
             }
             catch (Exception e)
             {
-                ThrowEngineError(e, dbPath);
+                ThrowEngineError(e, target);
             }
 
             Run(ct => replicator.RunAsync(ct));
@@ -151,6 +172,85 @@ public sealed class StartSqliteReplicationCommand : EngineCmdlet
         {
             replicator.DisposeAsync().AsTask().GetAwaiter().GetResult();
         }
+    }
+
+    private DatabaseSpec SpecFromParameters()
+    {
+        var s3 = new S3Settings
+        {
+            Endpoint = Endpoint,
+            Region = Region,
+            ForcePathStyle = ForcePathStyle.IsPresent ? true : null,
+            SkipVerify = SkipVerify,
+            Credentials = Credential is null ? null : new Credentials(Credential.UserName, Credential.GetNetworkCredential().Password),
+        };
+        var clients = ParameterSetName == PathSet
+            ? new[] { ReplicaClientFactory.FromDirectory(ResolvePath(ReplicaPath)) }
+            : ReplicaUrl.Select(u => ReplicaClientFactory.FromUrl(u, s3, Messages)).ToArray();
+        var replicaOptions = new ReplicaOptions
+        {
+            SyncInterval = SyncInterval,
+            SnapshotInterval = SnapshotInterval,
+            Retention = Retention,
+            RetentionCheckInterval = RetentionCheckInterval,
+        };
+        var replicas = clients.Select((c, i) => (c, replicaOptions with { Name = clients.Length == 1 ? c.Type : $"{c.Type}{i + 1}" })).ToList();
+        var capture = new CaptureOptions
+        {
+            MetaPath = MetaPath is null ? null : ResolvePath(MetaPath),
+            MonitorInterval = MonitorInterval,
+            CheckpointInterval = CheckpointInterval,
+            MinCheckpointPageCount = MinCheckpointPageCount,
+            MaxCheckpointPageCount = MaxCheckpointPageCount,
+        };
+        return new DatabaseSpec(ResolvePath(DatabasePath), capture, replicas);
+    }
+
+    private IEnumerable<DatabaseSpec> SpecsFromConfig()
+    {
+        var config = new ConfigLoader().Load(ResolvePath(ConfigPath));
+        ConfigLoader.EnsureSupported(config);
+        var databases = config.Databases;
+        if (DatabasePath is not null)
+        {
+            var one = config.Find(ResolvePath(DatabasePath)) ?? throw new ReplicaException(ReplicaErrorCode.DatabaseNotConfigured,
+                $"'{ResolvePath(DatabasePath)}' is not a database in '{config.SourcePath}'. Use the path exactly as configured.", DatabasePath);
+            databases = [one];
+        }
+
+        if (databases.Count == 0)
+        {
+            throw new ReplicaException(ReplicaErrorCode.ConfigInvalid, $"'{config.SourcePath}' lists no databases under 'dbs'.", config.SourcePath);
+        }
+
+        var specs = new List<DatabaseSpec>();
+        foreach (var db in databases)
+        {
+            if (db.Replicas.Count == 0)
+            {
+                throw new ReplicaException(ReplicaErrorCode.ConfigInvalid, $"{config.SourcePath}:{db.Line}: database '{db.Path}' has no replicas.", config.SourcePath);
+            }
+
+            var replicas = db.Replicas.Select(r => (ReplicaClientFactory.FromConfig(r, Messages), new ReplicaOptions
+            {
+                Name = r.Name,
+                SyncInterval = r.SyncInterval,
+                SnapshotInterval = r.SnapshotInterval,
+                Retention = r.Retention,
+                RetentionCheckInterval = r.RetentionCheckInterval,
+            })).ToList();
+            var capture = new CaptureOptions
+            {
+                MetaPath = db.MetaPath,
+                MonitorInterval = db.MonitorInterval,
+                CheckpointInterval = db.CheckpointInterval,
+                MinCheckpointPageCount = db.MinCheckpointPageCount,
+                MaxCheckpointPageCount = db.MaxCheckpointPageCount,
+            };
+            specs.Add(new DatabaseSpec(db.Path, capture, replicas));
+        }
+
+        return specs;
     }
 
     private void WriteSummary(ReplicationSummary summary)

@@ -1,15 +1,21 @@
 using System.Management.Automation;
+using SqliteReplica.Engine.Config;
+using SqliteReplica.Engine.Errors;
 using SqliteReplica.Engine.Replicas;
 
 namespace SqliteReplica.Infrastructure;
 
-/// <summary>Base of cmdlets that read one replica given as -ReplicaUrl or -ReplicaPath.</summary>
+/// <summary>
+/// Base of cmdlets that read one replica, given as -ReplicaUrl (with S3 settings), -ReplicaPath,
+/// or -ConfigPath with -DatabasePath (the database's replica in a litestream.yml).
+/// </summary>
 public abstract class ReplicaCmdlet : EngineCmdlet
 {
     protected const string UrlSet = "Url";
     protected const string PathSet = "Path";
+    protected const string ConfigSet = "Config";
 
-    /// <summary>The replica, e.g. file:///var/backups/app.db.</summary>
+    /// <summary>The replica, e.g. file:///var/backups/app.db or s3://bucket/app.db.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = UrlSet, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     public string ReplicaUrl { get; set; } = null!;
@@ -19,10 +25,78 @@ public abstract class ReplicaCmdlet : EngineCmdlet
     [ValidateNotNullOrEmpty]
     public string ReplicaPath { get; set; } = null!;
 
-    /// <summary>What the user named the replica (for error targets).</summary>
-    protected string ReplicaTarget => ParameterSetName == PathSet ? ReplicaPath : ReplicaUrl;
+    /// <summary>A litestream.yml; the replica is the one configured for -DatabasePath.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ConfigSet)]
+    [ValidateNotNullOrEmpty]
+    public string ConfigPath { get; set; } = null!;
 
-    protected IReplicaClient CreateClient() => ParameterSetName == PathSet
-        ? ReplicaClientFactory.FromDirectory(ResolvePath(ReplicaPath))
-        : ReplicaClientFactory.FromUrl(ReplicaUrl);
+    /// <summary>With -ConfigPath: the database (as its path appears in the config).</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ConfigSet, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string DatabasePath { get; set; } = null!;
+
+    /// <summary>With -ConfigPath: which replica of the database (default: the first).</summary>
+    [Parameter(ParameterSetName = ConfigSet)]
+    public string? ReplicaName { get; set; }
+
+    /// <summary>S3 endpoint, used verbatim (e.g. https://&lt;account&gt;.r2.cloudflarestorage.com).</summary>
+    [Parameter(ParameterSetName = UrlSet)]
+    public string? Endpoint { get; set; }
+
+    /// <summary>S3 signing region (auto for R2; default us-east-1).</summary>
+    [Parameter(ParameterSetName = UrlSet)]
+    public string? Region { get; set; }
+
+    /// <summary>Path-style S3 addressing (the default when -Endpoint is given).</summary>
+    [Parameter(ParameterSetName = UrlSet)]
+    public SwitchParameter ForcePathStyle { get; set; }
+
+    /// <summary>Do not verify the S3 endpoint's TLS certificate.</summary>
+    [Parameter(ParameterSetName = UrlSet)]
+    public SwitchParameter SkipVerify { get; set; }
+
+    /// <summary>S3 access key id (user name) and secret (password); default: LITESTREAM_* variables, then the AWS chain.</summary>
+    [Parameter(ParameterSetName = UrlSet)]
+    [Credential]
+    public PSCredential? Credential { get; set; }
+
+    /// <summary>What the user named the replica (for error targets).</summary>
+    protected string ReplicaTarget => ParameterSetName switch
+    {
+        PathSet => ReplicaPath,
+        ConfigSet => $"{ConfigPath}:{DatabasePath}",
+        _ => ReplicaUrl,
+    };
+
+    protected IReplicaClient CreateClient()
+    {
+        switch (ParameterSetName)
+        {
+            case PathSet:
+                return ReplicaClientFactory.FromDirectory(ResolvePath(ReplicaPath));
+            case ConfigSet:
+                var config = new ConfigLoader().Load(ResolvePath(ConfigPath));
+                var db = config.Find(ResolvePath(DatabasePath)) ?? throw new ReplicaException(ReplicaErrorCode.DatabaseNotConfigured,
+                    $"'{ResolvePath(DatabasePath)}' is not a database in '{config.SourcePath}' (it lists: {string.Join(", ", config.Databases.Select(d => d.Path))}). Use the path exactly as configured.", DatabasePath);
+                var replica = ReplicaName is null ? db.Replicas.FirstOrDefault() : db.Replicas.FirstOrDefault(r => r.Name == ReplicaName);
+                if (replica is null)
+                {
+                    throw new ReplicaException(ReplicaErrorCode.DatabaseNotConfigured,
+                        ReplicaName is null ? $"Database '{db.Path}' has no replica in '{config.SourcePath}'." : $"Database '{db.Path}' has no replica named '{ReplicaName}' (it has: {string.Join(", ", db.Replicas.Select(r => r.Name))}).", DatabasePath);
+                }
+
+                return ReplicaClientFactory.FromConfig(replica, Messages);
+            default:
+                return ReplicaClientFactory.FromUrl(ReplicaUrl, S3Settings(), Messages);
+        }
+    }
+
+    protected S3Settings S3Settings() => new()
+    {
+        Endpoint = Endpoint,
+        Region = Region,
+        ForcePathStyle = ForcePathStyle.IsPresent ? true : null,
+        SkipVerify = SkipVerify,
+        Credentials = Credential is null ? null : new Credentials(Credential.UserName, Credential.GetNetworkCredential().Password),
+    };
 }

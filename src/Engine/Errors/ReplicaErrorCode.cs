@@ -34,6 +34,24 @@ public enum ReplicaErrorCode
     MetaNotWritable,
     /// <summary>Another replicator already owns this database or replica location.</summary>
     AlreadyReplicating,
+    /// <summary>The store refused the credentials or the operation (HTTP 403).</summary>
+    StoreAccessDenied,
+    /// <summary>The bucket does not exist.</summary>
+    BucketNotFound,
+    /// <summary>The store could not be reached or kept failing after every retry.</summary>
+    StoreUnreachable,
+    /// <summary>The configuration file does not exist or cannot be read.</summary>
+    ConfigNotFound,
+    /// <summary>The configuration file is not valid YAML, has a wrong type or a bad value.</summary>
+    ConfigInvalid,
+    /// <summary>The configuration file has a key SqliteReplica does not know (a typo, most likely).</summary>
+    ConfigUnknownKey,
+    /// <summary>The configuration uses a Litestream feature SqliteReplica does not implement.</summary>
+    ConfigNotSupported,
+    /// <summary>The configuration refers to an environment variable that is not set.</summary>
+    ConfigUnsetVariable,
+    /// <summary>The database is not in the configuration file.</summary>
+    DatabaseNotConfigured,
     /// <summary>The operation was cancelled.</summary>
     Cancelled,
     /// <summary>An unexpected internal failure; the message carries the detail.</summary>

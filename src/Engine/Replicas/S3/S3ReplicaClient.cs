@@ -1,0 +1,511 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Amazon.Runtime;
+using Amazon.S3;
+using Amazon.S3.Model;
+using SqliteReplica.Engine.Errors;
+using SqliteReplica.Engine.Logging;
+
+namespace SqliteReplica.Engine.Replicas.S3;
+
+/// <summary>
+/// A replica in an S3-compatible bucket, with the request shape Cloudflare R2 accepts: the
+/// endpoint verbatim, path-style, no aws-chunked or streaming signatures, no checksum headers
+/// beyond Content-MD5. Objects are staged (memory, then a temp file) so an upload can be retried
+/// from the start and is never held whole in memory; large ones go in equal parts, two at a
+/// time. Every request is retried with exponential backoff and jitter on 5xx, 429/SlowDown,
+/// timeouts and dropped connections, and counted by kind.
+/// </summary>
+public sealed class S3ReplicaClient : IReplicaClient, IDisposable
+{
+    private const int MemorySpoolLimit = 8 << 20;
+    private const int MaxParts = 10000;
+    private const long MinPartSize = 8L << 20;
+    private readonly S3ReplicaOptions _options;
+    private readonly IEngineLog _log;
+    private readonly AmazonS3Client _s3;
+    private readonly bool _https;
+    private readonly string _prefix;
+
+    public S3ReplicaClient(S3ReplicaOptions options, IEngineLog log)
+    {
+        _options = options;
+        _log = log;
+        _prefix = GoPath.Join(options.Path);
+        var config = new AmazonS3Config
+        {
+            ForcePathStyle = options.ForcePathStyle ?? options.Endpoint is not null,
+            MaxErrorRetry = 0,
+            Timeout = options.RequestTimeout,
+            RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
+            ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
+        };
+        if (options.Endpoint is not null)
+        {
+            config.ServiceURL = options.Endpoint;
+            config.AuthenticationRegion = options.Region ?? "us-east-1";
+        }
+        else
+        {
+            config.RegionEndpoint = Amazon.RegionEndpoint.GetBySystemName(options.Region ?? "us-east-1");
+        }
+
+        if (options.SkipVerify)
+        {
+            config.HttpClientFactory = new InsecureHttpClientFactory();
+        }
+
+        _https = options.Endpoint is null || options.Endpoint.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
+        var creds = options.Credentials ?? FromEnvironment();
+        _s3 = creds is null ? new AmazonS3Client(config) : new AmazonS3Client(new BasicAWSCredentials(creds.AccessKeyId, creds.SecretAccessKey), config);
+        Url = $"s3://{options.Bucket}/{_prefix.TrimStart('/')}";
+    }
+
+    public string Type => "s3";
+
+    public string Url { get; }
+
+    public RequestCounters Counters { get; } = new();
+
+    private static Config.Credentials? FromEnvironment()
+    {
+        var id = Environment.GetEnvironmentVariable("LITESTREAM_ACCESS_KEY_ID");
+        var secret = Environment.GetEnvironmentVariable("LITESTREAM_SECRET_ACCESS_KEY");
+        return !string.IsNullOrEmpty(id) && !string.IsNullOrEmpty(secret) ? new Config.Credentials(id, secret) : null;
+    }
+
+    private string Key(params string[] parts) => GoPath.Join([_prefix, .. parts]);
+
+    private string GenerationsPrefix => Key("generations") + "/";
+
+    public async Task CheckWritableAsync(CancellationToken ct)
+    {
+        var probe = Key($".sqlitereplica-probe-{Environment.MachineName}-{Environment.ProcessId}");
+        await PutAsync(probe, new MemoryStream(new byte[] { 0 }), ct).ConfigureAwait(false);
+        await Retry("delete", probe, async t =>
+        {
+            Counters.CountDelete();
+            await _s3.DeleteObjectAsync(_options.Bucket, probe, t).ConfigureAwait(false);
+            return 0;
+        }, ct).ConfigureAwait(false);
+        await AbortStaleUploadsAsync(ct).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<string>> ListGenerationsAsync(CancellationToken ct)
+    {
+        var result = new List<string>();
+        await ListAsync(GenerationsPrefix, "/", r =>
+        {
+            foreach (var p in r.CommonPrefixes ?? [])
+            {
+                var name = p.TrimEnd('/');
+                name = name[(name.LastIndexOf('/') + 1)..];
+                if (ReplicaNames.IsGeneration(name))
+                {
+                    result.Add(name);
+                }
+            }
+        }, ct).ConfigureAwait(false);
+        result.Sort(StringComparer.Ordinal);
+        return result;
+    }
+
+    public async Task<IReadOnlyList<SnapshotInfo>> ListSnapshotsAsync(string generation, CancellationToken ct)
+    {
+        var list = new List<SnapshotInfo>();
+        await ListAsync(Key("generations", generation, "snapshots") + "/", null, r =>
+        {
+            foreach (var o in r.S3Objects ?? [])
+            {
+                var name = o.Key[(o.Key.LastIndexOf('/') + 1)..];
+                if (ReplicaNames.TryParseSnapshot(name, out var index))
+                {
+                    list.Add(new SnapshotInfo(generation, index, o.Size ?? 0, Modified(o)));
+                }
+            }
+        }, ct).ConfigureAwait(false);
+        list.Sort((a, b) => a.Index.CompareTo(b.Index));
+        return list;
+    }
+
+    public async Task<IReadOnlyList<SegmentInfo>> ListSegmentsAsync(string generation, CancellationToken ct)
+    {
+        var list = new List<SegmentInfo>();
+        await ListAsync(Key("generations", generation, "wal") + "/", null, r =>
+        {
+            foreach (var o in r.S3Objects ?? [])
+            {
+                var name = o.Key[(o.Key.LastIndexOf('/') + 1)..];
+                if (ReplicaNames.TryParseSegment(name, out var index, out var offset))
+                {
+                    list.Add(new SegmentInfo(generation, index, offset, o.Size ?? 0, Modified(o)));
+                }
+            }
+        }, ct).ConfigureAwait(false);
+        list.Sort((a, b) => a.Index != b.Index ? a.Index.CompareTo(b.Index) : a.Offset.CompareTo(b.Offset));
+        return list;
+    }
+
+    public Task<Stream> OpenSnapshotAsync(string generation, long index, CancellationToken ct) =>
+        GetAsync(Key("generations", generation, "snapshots", ReplicaNames.SnapshotName(index)), ct);
+
+    public Task<Stream> OpenSegmentAsync(string generation, long index, long offset, CancellationToken ct) =>
+        GetAsync(Key("generations", generation, "wal", ReplicaNames.SegmentName(index, offset)), ct);
+
+    public Task<long> WriteSnapshotAsync(string generation, long index, Func<Stream, CancellationToken, Task> writeFramed, CancellationToken ct) =>
+        WriteAsync(Key("generations", generation, "snapshots", ReplicaNames.SnapshotName(index)), writeFramed, ct);
+
+    public Task<long> WriteSegmentAsync(string generation, long index, long offset, Func<Stream, CancellationToken, Task> writeFramed, CancellationToken ct) =>
+        WriteAsync(Key("generations", generation, "wal", ReplicaNames.SegmentName(index, offset)), writeFramed, ct);
+
+    public Task DeleteSnapshotAsync(string generation, long index, CancellationToken ct) =>
+        DeleteKeysAsync([Key("generations", generation, "snapshots", ReplicaNames.SnapshotName(index))], ct);
+
+    public Task DeleteSegmentsAsync(IReadOnlyList<SegmentInfo> segments, CancellationToken ct) =>
+        DeleteKeysAsync(segments.Select(s => Key("generations", s.Generation, "wal", ReplicaNames.SegmentName(s.Index, s.Offset))).ToList(), ct);
+
+    public async Task DeleteGenerationAsync(string generation, CancellationToken ct)
+    {
+        var keys = new List<string>();
+        await ListAsync(Key("generations", generation) + "/", null, r => keys.AddRange((r.S3Objects ?? []).Select(o => o.Key)), ct).ConfigureAwait(false);
+        // Snapshots first, then segments from the newest index down, offset 0 of each index last.
+        var ordered = keys.OrderBy(k => k.Contains("/snapshots/", StringComparison.Ordinal) ? 0 : 1).ThenByDescending(k => k, StringComparer.Ordinal).ToList();
+        await DeleteKeysAsync(ordered, ct).ConfigureAwait(false);
+    }
+
+    private async Task<long> WriteAsync(string key, Func<Stream, CancellationToken, Task> writeFramed, CancellationToken ct)
+    {
+        await using var spool = new SpoolStream(MemorySpoolLimit, _options.SpoolDirectory ?? Path.GetTempPath());
+        await writeFramed(spool, ct).ConfigureAwait(false);
+        long length = spool.Length;
+        if (length <= _options.MultipartThreshold)
+        {
+            await PutAsync(key, spool, ct).ConfigureAwait(false);
+        }
+        else
+        {
+            await MultipartAsync(key, spool, length, ct).ConfigureAwait(false);
+        }
+
+        return length;
+    }
+
+    private Task PutAsync(string key, Stream body, CancellationToken ct)
+    {
+        long length = body.Length;
+        return Retry("upload", key, async t =>
+        {
+            var md5 = Md5(body, 0, length);
+            var request = new PutObjectRequest
+            {
+                BucketName = _options.Bucket,
+                Key = key,
+                InputStream = Slice(body, 0, length),
+                AutoCloseStream = true,
+                MD5Digest = md5,
+                UseChunkEncoding = false,
+                DisablePayloadSigning = _https,
+                DisableDefaultChecksumValidation = true,
+            };
+            Counters.CountPut();
+            await _s3.PutObjectAsync(request, t).ConfigureAwait(false);
+            return 0;
+        }, ct);
+    }
+
+    private async Task MultipartAsync(string key, SpoolStream body, long length, CancellationToken ct)
+    {
+        long partSize = Math.Max(MinPartSize, (length + MaxParts - 1) / MaxParts);
+        partSize = (partSize + (1 << 20) - 1) / (1 << 20) * (1 << 20);
+        int parts = (int)((length + partSize - 1) / partSize);
+        var init = await Retry("start multipart upload", key, t =>
+        {
+            Counters.CountMultipart();
+            return _s3.InitiateMultipartUploadAsync(new InitiateMultipartUploadRequest { BucketName = _options.Bucket, Key = key }, t);
+        }, ct).ConfigureAwait(false);
+        var etags = new PartETag[parts];
+        try
+        {
+            // At most two parts of one upload in flight (R2 answers 500s beyond two or three).
+            using var gate = new SemaphoreSlim(2);
+            var tasks = Enumerable.Range(0, parts).Select(async i =>
+            {
+                await gate.WaitAsync(ct).ConfigureAwait(false);
+                try
+                {
+                    long offset = i * partSize;
+                    long size = Math.Min(partSize, length - offset);
+                    var response = await Retry($"upload part {i + 1}/{parts}", key, async t =>
+                    {
+                        Counters.CountMultipart();
+                        return await _s3.UploadPartAsync(new UploadPartRequest
+                        {
+                            BucketName = _options.Bucket,
+                            Key = key,
+                            UploadId = init.UploadId,
+                            PartNumber = i + 1,
+                            PartSize = size,
+                            InputStream = body.Slice(offset, size),
+                            MD5Digest = Md5(body, offset, size),
+                            UseChunkEncoding = false,
+                            DisablePayloadSigning = _https,
+                            DisableDefaultChecksumValidation = true,
+                        }, t).ConfigureAwait(false);
+                    }, ct).ConfigureAwait(false);
+                    etags[i] = new PartETag(i + 1, response.ETag);
+                }
+                finally
+                {
+                    gate.Release();
+                }
+            }).ToList();
+            await Task.WhenAll(tasks).ConfigureAwait(false);
+            await Retry("complete multipart upload", key, t =>
+            {
+                Counters.CountMultipart();
+                return _s3.CompleteMultipartUploadAsync(new CompleteMultipartUploadRequest
+                {
+                    BucketName = _options.Bucket,
+                    Key = key,
+                    UploadId = init.UploadId,
+                    PartETags = etags.ToList(),
+                }, t);
+            }, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            try
+            {
+                Counters.CountMultipart();
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                await _s3.AbortMultipartUploadAsync(_options.Bucket, key, init.UploadId, cts.Token).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                _log.Debug($"could not abort multipart upload of {key}: {e.Message}; it will be cleaned up at the next start");
+            }
+
+            throw;
+        }
+    }
+
+    private async Task AbortStaleUploadsAsync(CancellationToken ct)
+    {
+        try
+        {
+            Counters.CountList();
+            var uploads = await _s3.ListMultipartUploadsAsync(new ListMultipartUploadsRequest { BucketName = _options.Bucket, Prefix = GenerationsPrefix }, ct).ConfigureAwait(false);
+            foreach (var u in uploads.MultipartUploads ?? [])
+            {
+                if (u.Initiated is { } started && DateTime.UtcNow - started.ToUniversalTime() < TimeSpan.FromHours(1))
+                {
+                    continue;
+                }
+
+                Counters.CountMultipart();
+                await _s3.AbortMultipartUploadAsync(_options.Bucket, u.Key, u.UploadId, ct).ConfigureAwait(false);
+                _log.Verbose($"aborted a stale multipart upload of {u.Key}");
+            }
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode is HttpStatusCode.NotImplemented or HttpStatusCode.Forbidden)
+        {
+            _log.Debug($"listing unfinished multipart uploads is not possible here: {e.Message}");
+        }
+    }
+
+    private async Task<Stream> GetAsync(string key, CancellationToken ct)
+    {
+        return await Retry<Stream>("download", key, async t =>
+        {
+            Counters.CountGet();
+            try
+            {
+                var response = await _s3.GetObjectAsync(_options.Bucket, key, t).ConfigureAwait(false);
+                return new ResponseStream(response);
+            }
+            catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound && e.ErrorCode != "NoSuchBucket")
+            {
+                throw new ReplicaException(ReplicaErrorCode.SegmentMissing, $"Replica object '{key}' does not exist in bucket '{_options.Bucket}'.", key, e);
+            }
+        }, ct).ConfigureAwait(false);
+    }
+
+    private async Task ListAsync(string prefix, string? delimiter, Action<ListObjectsV2Response> page, CancellationToken ct)
+    {
+        string? token = null;
+        do
+        {
+            var response = await Retry("list", prefix, t =>
+            {
+                Counters.CountList();
+                return _s3.ListObjectsV2Async(new ListObjectsV2Request
+                {
+                    BucketName = _options.Bucket,
+                    Prefix = prefix,
+                    Delimiter = delimiter,
+                    ContinuationToken = token,
+                }, t);
+            }, ct).ConfigureAwait(false);
+            page(response);
+            token = response.IsTruncated == true ? response.NextContinuationToken : null;
+        }
+        while (token is not null);
+    }
+
+    private async Task DeleteKeysAsync(IReadOnlyList<string> keys, CancellationToken ct)
+    {
+        for (int i = 0; i < keys.Count; i += 1000)
+        {
+            var batch = keys.Skip(i).Take(1000).ToList();
+            var response = await Retry("delete", batch[0], t =>
+            {
+                Counters.CountDelete();
+                return _s3.DeleteObjectsAsync(new DeleteObjectsRequest
+                {
+                    BucketName = _options.Bucket,
+                    Quiet = true,
+                    Objects = batch.Select(k => new KeyVersion { Key = k }).ToList(),
+                }, t);
+            }, ct).ConfigureAwait(false);
+            if (response.DeleteErrors is { Count: > 0 } errors)
+            {
+                throw new ReplicaException(ReplicaErrorCode.ReplicaNotWritable,
+                    $"The store refused to delete {errors.Count} object(s), e.g. '{errors[0].Key}': {errors[0].Code} {errors[0].Message}.", errors[0].Key);
+            }
+        }
+    }
+
+    private async Task<T> Retry<T>(string what, string key, Func<CancellationToken, Task<T>> op, CancellationToken ct)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(_options.RequestTimeout);
+            Exception failure;
+            try
+            {
+                return await op(timeout.Token).ConfigureAwait(false);
+            }
+            catch (AmazonS3Exception e) when (Fatal(e) is { } fatal)
+            {
+                throw fatal;
+            }
+            catch (AmazonClientException e) when (e.Message.Contains("credentials", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new ReplicaException(ReplicaErrorCode.StoreAccessDenied,
+                    $"No S3 credentials were found for bucket '{_options.Bucket}'. Set LITESTREAM_ACCESS_KEY_ID and LITESTREAM_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), give -Credential, or put access-key-id and secret-access-key in the configuration.", _options.Bucket, e);
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested && IsTransient(e))
+            {
+                failure = e;
+            }
+
+            if (attempt >= _options.MaxAttempts)
+            {
+                throw new ReplicaException(ReplicaErrorCode.StoreUnreachable,
+                    $"Could not {what} '{key}' in bucket '{_options.Bucket}' after {attempt} attempts: {Describe(failure)}. Check the endpoint and network; replication retries by itself.", key, failure);
+            }
+
+            var delay = TimeSpan.FromMilliseconds(Math.Min(30_000, 250 * Math.Pow(2, attempt - 1)) * (0.5 + Random.Shared.NextDouble()));
+            _log.Debug($"s3 {what} {key} failed (attempt {attempt}: {Describe(failure)}); retrying in {delay.TotalMilliseconds:F0} ms");
+            await Task.Delay(delay, ct).ConfigureAwait(false);
+        }
+    }
+
+    private ReplicaException? Fatal(AmazonS3Exception e)
+    {
+        if (e.StatusCode == HttpStatusCode.Forbidden || e.ErrorCode is "InvalidAccessKeyId" or "SignatureDoesNotMatch" or "AccessDenied")
+        {
+            return new ReplicaException(ReplicaErrorCode.StoreAccessDenied,
+                $"Bucket '{_options.Bucket}' refused the request ({e.ErrorCode ?? "403"}). Check the access key and that the token may read and write this bucket.", _options.Bucket, e);
+        }
+
+        if (e.ErrorCode == "NoSuchBucket")
+        {
+            return new ReplicaException(ReplicaErrorCode.BucketNotFound,
+                $"Bucket '{_options.Bucket}' does not exist at {_options.Endpoint ?? "AWS"}. Create it, or fix 'bucket' in the configuration.", _options.Bucket, e);
+        }
+
+        return null;
+    }
+
+    private static bool IsTransient(Exception e) => e switch
+    {
+        AmazonS3Exception s3 => (int)s3.StatusCode >= 500 || (int)s3.StatusCode == 429 || s3.ErrorCode is "SlowDown" or "RequestTimeout" or "InternalError" || s3.StatusCode == 0,
+        AmazonServiceException => true,
+        HttpRequestException or IOException or SocketException or OperationCanceledException => true,
+        AmazonClientException => true,
+        _ => false,
+    };
+
+    private static string Describe(Exception e) => e switch
+    {
+        AmazonS3Exception s3 => $"HTTP {(int)s3.StatusCode} {s3.ErrorCode}",
+        OperationCanceledException => "timed out",
+        _ => e.GetType().Name + ": " + e.Message,
+    };
+
+    private static DateTimeOffset Modified(S3Object o) =>
+        o.LastModified is { } lm ? new DateTimeOffset(DateTime.SpecifyKind(lm.ToUniversalTime(), DateTimeKind.Utc)) : DateTimeOffset.MinValue;
+
+    private static Stream Slice(Stream body, long offset, long length) =>
+        body is SpoolStream spool ? spool.Slice(offset, length) : new MemoryStream(((MemoryStream)body).ToArray(), (int)offset, (int)length, writable: false);
+
+    private static string Md5(Stream body, long offset, long length)
+    {
+        using var s = Slice(body, offset, length);
+        return Convert.ToBase64String(MD5.HashData(s));
+    }
+
+    public void Dispose() => _s3.Dispose();
+
+    /// <summary>Keeps the GetObject response alive while its body is read, and disposes it after.</summary>
+    private sealed class ResponseStream(GetObjectResponse response) : Stream
+    {
+        private readonly Stream _inner = response.ResponseStream;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => response.ContentLength;
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => _inner.Read(buffer, offset, count);
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => _inner.ReadAsync(buffer, cancellationToken);
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _inner.ReadAsync(buffer, offset, count, cancellationToken);
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                response.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+
+    /// <summary>For <c>skip-verify</c>: TLS without certificate checks (test endpoints, self-signed stores).</summary>
+    private sealed class InsecureHttpClientFactory : HttpClientFactory
+    {
+        public override HttpClient CreateHttpClient(IClientConfig clientConfig) =>
+            new(new HttpClientHandler { ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator });
+    }
+}
