@@ -264,7 +264,7 @@ public sealed class DatabaseCapture : IDisposable
         var wal = new FileInfo(WalPath);
         long walLength = wal.Exists ? wal.Length : 0;
         var walWrite = wal.Exists ? wal.LastWriteTimeUtc : default;
-        if (!force && _verifier is not null && walLength == _lastWalLength && walWrite == _lastWalWrite)
+        if (!force && _verifier is not null && walLength == _lastWalLength && walWrite == _lastWalWrite && !NextFrameHasCurrentSalts())
         {
             // Nothing was written since the last look: the idle path costs one stat.
             if (allowCheckpoint && _snapshotLeases == 0)
@@ -498,6 +498,23 @@ public sealed class DatabaseCapture : IDisposable
         return null;
     }
 
+    /// <summary>
+    /// Guards the idle path against coarse file timestamps: after a restart SQLite rewrites the
+    /// WAL in place, so a commit may change neither its size nor (within one clock tick) its
+    /// mtime. A frame with the current salts just past the copied position means "look again".
+    /// </summary>
+    private bool NextFrameHasCurrentSalts()
+    {
+        var next = ReadBytes(WalPath, _verifier!.LastCommitOffset, WalFrameHeader.Size);
+        if (next.Length < WalFrameHeader.Size)
+        {
+            return false;
+        }
+
+        var fh = WalFrameHeader.Parse(next);
+        return fh.Salt1 == _verifier.Header.Salt1 && fh.Salt2 == _verifier.Header.Salt2;
+    }
+
     private void StartGeneration(string reason)
     {
         var header = ReadValidWalHeader();
@@ -506,7 +523,7 @@ public sealed class DatabaseCapture : IDisposable
         var shadowPath = Meta.ShadowPath(generation, 0);
         CreateShadow(shadowPath, header);
         var verifier = new WalChainVerifier(header);
-        CopyFrames(shadowPath, verifier);
+        CopyFrames(shadowPath, verifier, 0);
         Meta.WriteGeneration(generation);
         Meta.RemoveOtherGenerations(generation);
         _generation = generation;
@@ -531,7 +548,7 @@ public sealed class DatabaseCapture : IDisposable
         bool locked = BeginWriteLock();
         try
         {
-            long validEnd = CopyFrames(Meta.ShadowPath(_generation!, _index), oldVerifier);
+            long validEnd = CopyFrames(Meta.ShadowPath(_generation!, _index), oldVerifier, _index);
             long copiedFrames = (oldVerifier.LastCommitOffset - WalHeader.Size) / oldHeader.FrameSize;
             if (knownOldFrames >= 0 && copiedFrames < knownOldFrames)
             {
@@ -560,7 +577,10 @@ public sealed class DatabaseCapture : IDisposable
 
             var probe = new WalChainVerifier(newHeader);
             long newEnd = ScanValidEnd(probe);
-            if (newEnd >= validEnd)
+            // With the write lock nobody is mid-write, so new frames ending exactly where the old
+            // chain stopped overwrote nothing. Without it, a torn frame being written there is
+            // indistinguishable from the old chain's end: be conservative.
+            if (locked ? newEnd > validEnd : newEnd >= validEnd)
             {
                 StartGeneration("wal restarted over frames not yet copied");
                 return;
@@ -570,7 +590,7 @@ public sealed class DatabaseCapture : IDisposable
             var shadowPath = Meta.ShadowPath(_generation!, _index);
             CreateShadow(shadowPath, newHeader);
             var verifier = new WalChainVerifier(newHeader);
-            CopyFrames(shadowPath, verifier);
+            CopyFrames(shadowPath, verifier, _index);
             _shadowHeader = newHeader;
             _verifier = verifier;
             _position = new Position(_generation!, _index, verifier.LastCommitOffset);
@@ -589,7 +609,7 @@ public sealed class DatabaseCapture : IDisposable
 
     private void CopyToShadow()
     {
-        CopyFrames(Meta.ShadowPath(_generation!, _index), _verifier!);
+        CopyFrames(Meta.ShadowPath(_generation!, _index), _verifier!, _index);
         _position = new Position(_generation!, _index, _verifier!.LastCommitOffset);
     }
 
@@ -598,7 +618,7 @@ public sealed class DatabaseCapture : IDisposable
     /// shadow back to the last commit frame and fsyncs it. Returns the offset where the chain
     /// stopped verifying (end of valid frames, committed or not).
     /// </summary>
-    private long CopyFrames(string shadowPath, WalChainVerifier verifier)
+    private long CopyFrames(string shadowPath, WalChainVerifier verifier, long index)
     {
         long start = verifier.LastCommitOffset;
         int frameSize = verifier.Header.FrameSize;
@@ -655,7 +675,7 @@ public sealed class DatabaseCapture : IDisposable
                 Interlocked.Add(ref _totalWalBytes, added);
                 if (added > 0)
                 {
-                    _log.Debug($"copied {added} bytes of wal to shadow index {ReplicaNames.Hex8(_index)} (now {verifier.LastCommitOffset})");
+                    _log.Debug($"copied {added} bytes of wal to shadow index {ReplicaNames.Hex8(index)} (now {verifier.LastCommitOffset})");
                 }
             }
 

@@ -91,7 +91,7 @@ public sealed class ConfigLoader
         }
 
         var top = Map(root, TopKeys, null, "");
-        Credentials? defaults = ReadCredentials(top, root, "");
+        Credentials? defaults = ReadCredentials(top, root, "", null);
         var config = new ReplicatorConfig
         {
             SourcePath = sourcePath,
@@ -145,11 +145,17 @@ public sealed class ConfigLoader
     private DatabaseConfig ReadDatabase(YamlMappingNode node, string prefix, Credentials? defaults)
     {
         var map = Map(node, DbKeys, null, prefix);
-        var path = OptString(map, "path", prefix) ?? throw Invalid(prefix + "path", Line(node), "is required");
+        var path = NullIfEmpty(OptString(map, "path", prefix)) ?? throw Invalid(prefix + "path", Line(node), "is required (the database file)");
+        var metaPath = OptString(map, "meta-path", prefix);
+        if (metaPath is "")
+        {
+            throw Invalid(prefix + "meta-path", Line(map["meta-path"]), "is empty; remove it to use the default beside the database");
+        }
+
         var db = new DatabaseConfig
         {
             Path = ExpandPath(path),
-            MetaPath = OptString(map, "meta-path", prefix) is { } mp ? ExpandPath(mp) : null,
+            MetaPath = metaPath is not null ? ExpandPath(metaPath) : null,
             MonitorInterval = OptDuration(map, "monitor-interval", prefix) ?? TimeSpan.FromSeconds(1),
             CheckpointInterval = OptDuration(map, "checkpoint-interval", prefix) ?? TimeSpan.FromMinutes(1),
             MinCheckpointPageCount = OptInt(map, "min-checkpoint-page-count", prefix) ?? 1000,
@@ -198,11 +204,12 @@ public sealed class ConfigLoader
         var type = OptString(map, "type", prefix)?.ToLowerInvariant();
         var path = OptString(map, "path", prefix);
         var bucket = OptString(map, "bucket", prefix);
+        string? localEndpoint = null;
         if (url is not null)
         {
-            if (path is not null)
+            if (path is not null || bucket is not null)
             {
-                throw Invalid(prefix + "url", Line(map["url"]), "cannot be combined with 'path'; use one of them");
+                throw Invalid(prefix + "url", Line(map["url"]), $"cannot be combined with '{(path is not null ? "path" : "bucket")}'; use one of them");
             }
 
             if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || !url.Contains("://", StringComparison.Ordinal))
@@ -222,8 +229,15 @@ public sealed class ConfigLoader
             }
             else if (scheme == "s3")
             {
-                bucket ??= uri.Host;
-                path = uri.AbsolutePath.Trim('/');
+                bucket = uri.Host;
+                path = Uri.UnescapeDataString(uri.AbsolutePath).Trim('/');
+                int dot = bucket.IndexOf(".localhost", StringComparison.OrdinalIgnoreCase);
+                if (dot > 0)
+                {
+                    // Litestream's form for a local endpoint: s3://bucket.localhost:9000/path.
+                    localEndpoint = $"http://localhost{(uri.IsDefaultPort ? "" : ":" + uri.Port)}";
+                    bucket = bucket[..dot];
+                }
             }
         }
         else if (path is not null && path.Contains("://", StringComparison.Ordinal))
@@ -264,14 +278,14 @@ public sealed class ConfigLoader
             throw Invalid(prefix + "bucket", Line(node), "is required for an s3 replica (or give url: s3://bucket/path)");
         }
 
-        var creds = ReadCredentials(map, node, prefix) ?? (type == "s3" ? defaults : null);
+        var creds = type == "s3" ? ReadCredentials(map, node, prefix, defaults) : null;
         return new ReplicaConfig
         {
             Type = type,
             Name = OptString(map, "name", prefix) ?? type,
             Path = path,
             Bucket = bucket,
-            Endpoint = OptString(map, "endpoint", prefix),
+            Endpoint = OptString(map, "endpoint", prefix) ?? localEndpoint,
             Region = OptString(map, "region", prefix),
             ForcePathStyle = OptBool(map, "force-path-style", prefix),
             SkipVerify = OptBool(map, "skip-verify", prefix) ?? false,
@@ -285,10 +299,14 @@ public sealed class ConfigLoader
         };
     }
 
-    private Credentials? ReadCredentials(Dictionary<string, YamlNode> map, YamlNode node, string prefix)
+    /// <summary>
+    /// A key pair from this level, completed from <paramref name="defaults"/> (the top level) as
+    /// Litestream does. Both empty means "not given": the environment and the AWS chain apply.
+    /// </summary>
+    private Credentials? ReadCredentials(Dictionary<string, YamlNode> map, YamlNode node, string prefix, Credentials? defaults)
     {
-        var id = OptString(map, "access-key-id", prefix);
-        var secret = OptString(map, "secret-access-key", prefix);
+        var id = NullIfEmpty(OptString(map, "access-key-id", prefix)) ?? defaults?.AccessKeyId;
+        var secret = NullIfEmpty(OptString(map, "secret-access-key", prefix)) ?? defaults?.SecretAccessKey;
         if (id is null && secret is null)
         {
             return null;
@@ -301,6 +319,8 @@ public sealed class ConfigLoader
 
         return new Credentials(id, secret);
     }
+
+    private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
 
     private Dictionary<string, YamlNode> Map(YamlMappingNode node, HashSet<string> known, HashSet<string>? unsupported, string prefix)
     {

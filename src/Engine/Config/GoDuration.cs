@@ -97,7 +97,7 @@ public static partial class GoDuration
             sb.Append(value.Minutes).Append('m');
         }
 
-        double seconds = value.Seconds + value.Milliseconds / 1000.0;
+        double seconds = (value.Ticks % TimeSpan.TicksPerMinute) / (double)TimeSpan.TicksPerSecond;
         sb.Append(seconds.ToString(CultureInfo.InvariantCulture)).Append('s');
         return sb.ToString();
     }

@@ -20,8 +20,14 @@ public static class Lz4Frame
     };
 
     /// <summary>Wraps <paramref name="inner"/> so that bytes written are LZ4-framed into it.</summary>
-    public static Stream Encode(Stream inner, bool leaveOpen = false) =>
-        LZ4Stream.Encode(inner, EncoderSettings, leaveOpen);
+    public static Stream Encode(Stream inner, bool leaveOpen = false)
+    {
+        var encoder = LZ4Stream.Encode(inner, EncoderSettings, leaveOpen);
+        // The encoder writes its frame header on the first write; an empty write makes even an
+        // empty payload a complete frame (header, end mark, checksum) instead of zero bytes.
+        encoder.Write([]);
+        return encoder;
+    }
 
     /// <summary>Wraps <paramref name="inner"/> so that reading yields the decoded payload.</summary>
     /// <remarks>
