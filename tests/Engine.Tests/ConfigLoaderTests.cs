@@ -970,11 +970,7 @@ public class ConfigLoaderTests
     // ---- EnsureSupported -----------------------------------------------------------------------
 
     [Theory]
-    [InlineData("exec: myapp serve\n", "exec")]
     [InlineData("addr: \":9090\"\n", "addr")]
-    [InlineData("logging:\n  level: debug\n", "logging")]
-    [InlineData("logging:\n  type: json\n", "logging")]
-    [InlineData("logging:\n  stderr: true\n", "logging")]
     public void EnsureSupported_refuses_settings_that_would_not_be_applied(string top, string what)
     {
         var config = Parse(top + OneReplica("type: s3", "bucket: b"));
@@ -984,6 +980,19 @@ public class ConfigLoaderTests
         Assert.Equal(ReplicaErrorCode.ConfigNotSupported, e.Code);
         Assert.Contains($"'{what}'", e.Message);
         Assert.Contains("test.yml", e.Message);
+    }
+
+    [Theory]
+    [InlineData("exec: myapp serve\n")]
+    [InlineData("logging:\n  level: debug\n")]
+    [InlineData("logging:\n  type: json\n  stderr: true\n")]
+    public void EnsureSupported_accepts_exec_and_logging_which_are_applied(string top)
+    {
+        var config = Parse(top + OneReplica("type: s3", "bucket: b"));
+
+        ConfigLoader.EnsureSupported(config);
+
+        Assert.True(config.Exec is not null || config.LoggingConfigured);
     }
 
     [Fact]

@@ -23,6 +23,9 @@ public sealed class StartSqliteReplicationCommand : EngineCmdlet
     private const string UrlSet = "Url";
     private const string PathSet = "Path";
     private const string ConfigSet = "Config";
+    private string? _exec;
+    private IEngineLog? _log;
+    private ExecSupervisor? _application;
 
     /// <summary>The live database; it is waited for if it does not exist yet. With -ConfigPath: only this database of the file.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = UrlSet)]
@@ -127,7 +130,8 @@ public sealed class StartSqliteReplicationCommand : EngineCmdlet
         Replicator replicator;
         try
         {
-            replicator = new Replicator(ParameterSetName == ConfigSet ? SpecsFromConfig() : [SpecFromParameters()], Messages);
+            var specs = ParameterSetName == ConfigSet ? SpecsFromConfig().ToList() : [SpecFromParameters()];
+            replicator = new Replicator(specs, Log);
         }
         catch (Exception e)
         {
@@ -137,26 +141,53 @@ public sealed class StartSqliteReplicationCommand : EngineCmdlet
 
         // systemd stops services with SIGTERM: finish the final sync and return normally, so
         // `pwsh -Command` exits 0. (Ctrl+C reaches StopProcessing through PowerShell itself.)
+        // In exec (sidecar) mode the signal goes to the application first; replication stops
+        // with a final sync once the application has exited and written its last commits.
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
         {
             ctx.Cancel = true;
-            Messages.Write(EngineLogLevel.Verbose, "signal received (SIGTERM), shutting down after a final sync");
+            if (_application is { } app)
+            {
+                app.ForwardTerminate();
+                return;
+            }
+
+            Log.Write(EngineLogLevel.Verbose, "signal received (SIGTERM), shutting down after a final sync");
             Cancel();
         });
 
+        int? applicationExit = null;
         try
         {
             try
             {
                 Run(ct => replicator.StartAsync(ct));
+                if (_exec is not null)
+                {
+                    _application = ExecSupervisor.Start(_exec, Log);
+                }
             }
             catch (Exception e)
             {
                 ThrowEngineError(e, target);
             }
 
-            Run(ct => replicator.RunAsync(ct));
-            Messages.Write(EngineLogLevel.Verbose, "replication stopped");
+            Run(async ct =>
+            {
+                var replication = replicator.RunAsync(ct);
+                if (_application is { } app)
+                {
+                    applicationExit = await app.WaitForExitAsync(ct).ContinueWith(t => t.IsCompletedSuccessfully ? t.Result : (int?)null, TaskScheduler.Default).ConfigureAwait(false);
+                    if (applicationExit is not null)
+                    {
+                        Log.Write(EngineLogLevel.Verbose, "the application exited; stopping replication after a final sync");
+                        Cancel();
+                    }
+                }
+
+                await replication.ConfigureAwait(false);
+            });
+            Log.Write(EngineLogLevel.Verbose, "replication stopped");
             Run(_ => Task.CompletedTask);
             foreach (var db in replicator.Databases)
             {
@@ -167,11 +198,32 @@ public sealed class StartSqliteReplicationCommand : EngineCmdlet
                     WriteSummary(new ReplicationSummary(db.DbPath, s.Name, s.Client.Url, local.ToString(), confirmed.ToString(), !local.IsNone && confirmed == local, s.LastError));
                 }
             }
+
+            if (applicationExit is { } code && code != 0)
+            {
+                WriteEngineError(new ReplicaException(ReplicaErrorCode.ApplicationFailed, $"The application started by 'exec' exited with code {code}; replication was stopped after a final sync.", _exec));
+            }
         }
         finally
         {
+            _application?.Dispose();
             replicator.DisposeAsync().AsTask().GetAwaiter().GetResult();
         }
+    }
+
+    /// <summary>Where engine messages go: PowerShell's streams, or the console log a config's 'logging' section asks for.</summary>
+    private IEngineLog Log => _log ?? Messages;
+
+    protected override void StopProcessing()
+    {
+        // Ctrl+C in sidecar mode: let the application stop first, replication follows it.
+        if (_application is { } app)
+        {
+            app.ForwardInterrupt();
+            return;
+        }
+
+        base.StopProcessing();
     }
 
     private DatabaseSpec SpecFromParameters()
@@ -210,6 +262,11 @@ public sealed class StartSqliteReplicationCommand : EngineCmdlet
     {
         var config = new ConfigLoader().Load(ResolvePath(ConfigPath));
         ConfigLoader.EnsureSupported(config);
+        _exec = config.Exec;
+        if (config.LoggingConfigured)
+        {
+            _log = new ConsoleLog(config.LogLevel, config.LogType, config.LogToStderr);
+        }
         var databases = config.Databases;
         if (DatabasePath is not null)
         {
@@ -231,7 +288,7 @@ public sealed class StartSqliteReplicationCommand : EngineCmdlet
                 throw new ReplicaException(ReplicaErrorCode.ConfigInvalid, $"{config.SourcePath}:{db.Line}: database '{db.Path}' has no replicas.", config.SourcePath);
             }
 
-            var replicas = db.Replicas.Select(r => (ReplicaClientFactory.FromConfig(r, Messages), new ReplicaOptions
+            var replicas = db.Replicas.Select(r => (ReplicaClientFactory.FromConfig(r, Log), new ReplicaOptions
             {
                 Name = r.Name,
                 SyncInterval = r.SyncInterval,

@@ -34,6 +34,7 @@ internal static class ErrorMap
         [ReplicaErrorCode.ConfigNotSupported] = ("ConfigNotSupported", ErrorCategory.NotImplemented),
         [ReplicaErrorCode.ConfigUnsetVariable] = ("ConfigUnsetVariable", ErrorCategory.InvalidData),
         [ReplicaErrorCode.DatabaseNotConfigured] = ("DatabaseNotConfigured", ErrorCategory.ObjectNotFound),
+        [ReplicaErrorCode.ApplicationFailed] = ("ApplicationFailed", ErrorCategory.InvalidResult),
         [ReplicaErrorCode.Cancelled] = ("Cancelled", ErrorCategory.OperationStopped),
         [ReplicaErrorCode.Internal] = ("InternalError", ErrorCategory.InvalidResult),
     };

@@ -39,14 +39,11 @@ public sealed class ConfigLoader
 
     /// <summary>
     /// Refuses settings this version reads but cannot honour yet, so that none is silently
-    /// ignored: exec, addr (metrics), validation-interval, and logging other than the default
-    /// (the cmdlets log to PowerShell's verbose and debug streams).
+    /// ignored: addr (metrics) and validation-interval.
     /// </summary>
     public static void EnsureSupported(ReplicatorConfig config)
     {
-        string? what = config.Exec is not null ? "'exec' (running the application as a child process)"
-            : config.Address is not null ? "'addr' (the metrics listener)"
-            : config.LogType != "text" || config.LogToStderr || config.LogLevel != "info" ? "'logging' (use -Verbose and -Debug instead)"
+        string? what = config.Address is not null ? "'addr' (the metrics listener)"
             : config.Databases.SelectMany(d => d.Replicas).Any(r => r.ValidationInterval > TimeSpan.Zero) ? "'validation-interval' (use Test-ReplicaRestore)"
             : null;
         if (what is not null)
@@ -114,7 +111,7 @@ public sealed class ConfigLoader
                 throw Invalid("logging.type", Line(logging["type"]), $"must be text or json, not '{type}'");
             }
 
-            config = config with { LogLevel = level == "warning" ? "warn" : level, LogType = type, LogToStderr = OptBool(logging, "stderr", "logging.") ?? false };
+            config = config with { LoggingConfigured = true, LogLevel = level == "warning" ? "warn" : level, LogType = type, LogToStderr = OptBool(logging, "stderr", "logging.") ?? false };
         }
 
         var dbs = new List<DatabaseConfig>();

@@ -13,6 +13,9 @@ public sealed record ReplicatorConfig
     /// <summary>A command to run as a child process (sidecar mode).</summary>
     public string? Exec { get; init; }
 
+    /// <summary>True when the file has a 'logging' section: the replicator then writes log lines itself, as Litestream does.</summary>
+    public bool LoggingConfigured { get; init; }
+
     public string LogLevel { get; init; } = "info";
 
     public string LogType { get; init; } = "text";

@@ -52,6 +52,8 @@ public enum ReplicaErrorCode
     ConfigUnsetVariable,
     /// <summary>The database is not in the configuration file.</summary>
     DatabaseNotConfigured,
+    /// <summary>The application started by 'exec' exited with a failure code.</summary>
+    ApplicationFailed,
     /// <summary>The operation was cancelled.</summary>
     Cancelled,
     /// <summary>An unexpected internal failure; the message carries the detail.</summary>

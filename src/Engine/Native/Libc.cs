@@ -17,6 +17,15 @@ internal static partial class Libc
     [LibraryImport("libc", EntryPoint = "close")]
     private static partial int Close(int fd);
 
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int KillNative(int pid, int signal);
+
+    public const int SigInt = 2;
+    public const int SigTerm = 15;
+
+    /// <summary>Sends a signal to a process (false if it no longer exists).</summary>
+    public static bool Signal(int pid, int signal) => OperatingSystem.IsLinux() || OperatingSystem.IsMacOS() ? KillNative(pid, signal) == 0 : false;
+
     /// <summary>Makes a rename inside <paramref name="directory"/> durable. Best effort.</summary>
     public static void FsyncDirectory(string directory)
     {
