@@ -53,6 +53,7 @@ $ModuleDir = Join-Path $OutDir 'SqliteReplica'
 $DependencyDir = Join-Path $ModuleDir 'dependencies'
 $ModuleManifest = Join-Path $ModuleDir 'SqliteReplica.psd1'
 $WriterDir = Join-Path $OutDir 'tools/SqliteWriter'
+$S3ProxyDir = Join-Path $OutDir 'tools/S3Proxy'
 $ResultsDir = Join-Path $OutDir 'TestResults'
 
 $ToolsDir = Join-Path $RepoRoot '.tools'
@@ -63,6 +64,7 @@ $EngineProject = Join-Path $RepoRoot 'src/Engine/SqliteReplica.Engine.csproj'
 $CmdletsProject = Join-Path $RepoRoot 'src/Cmdlets/SqliteReplica.Cmdlets.csproj'
 $EngineTestsProject = Join-Path $RepoRoot 'tests/Engine.Tests/SqliteReplica.Engine.Tests.csproj'
 $WriterProject = Join-Path $RepoRoot 'tests/SqliteWriter/SqliteWriter.csproj'
+$S3ProxyProject = Join-Path $RepoRoot 'tests/S3Proxy/S3Proxy.csproj'
 $PesterTestsDir = Join-Path $RepoRoot 'tests/Pester'
 $DemoScript = Join-Path $RepoRoot 'examples/demo.ps1'
 
@@ -230,6 +232,11 @@ function Build-Writer {
     Write-Step 'Publishing the test writer into out/tools/SqliteWriter'
     dotnet publish $WriterProject -c $Configuration -o $WriterDir --nologo | Out-Host
     Assert-ExitCode 'dotnet publish (SqliteWriter)'
+    if (Test-Path -LiteralPath $S3ProxyProject) {
+        Write-Step 'Publishing the S3 test proxy into out/tools/S3Proxy'
+        dotnet publish $S3ProxyProject -c $Configuration -o $S3ProxyDir --nologo | Out-Host
+        Assert-ExitCode 'dotnet publish (S3Proxy)'
+    }
 }
 
 # --- Test dependencies ---------------------------------------------------------------------
@@ -452,6 +459,7 @@ function Invoke-TestTask {
             SQLITEREPLICA_MODULE     = $ModuleManifest
             SQLITEREPLICA_LITESTREAM = $litestream
             SQLITEREPLICA_WRITER     = Join-Path $WriterDir 'SqliteWriter'
+            SQLITEREPLICA_S3PROXY    = Join-Path $S3ProxyDir 'S3Proxy'
             SQLITEREPLICA_OTHER_YAML = $nuget.OtherYamlDotNet
         }))
     }

@@ -58,6 +58,10 @@ public sealed class RestoreSqliteReplicaCommand : ReplicaCmdlet
     [Parameter]
     public SwitchParameter AllowPartial { get; set; }
 
+    /// <summary>Skip SQLite's quick_check of the rebuilt file before it is renamed into place (faster, less safe).</summary>
+    [Parameter]
+    public SwitchParameter SkipIntegrityCheck { get; set; }
+
     protected override void ProcessRecord()
     {
         string output = ResolvePath(OutputPath ?? DatabasePath);
@@ -111,6 +115,7 @@ public sealed class RestoreSqliteReplicaCommand : ReplicaCmdlet
                 Parallelism = Parallelism,
                 Force = Force,
                 AllowPartial = AllowPartial,
+                QuickCheck = !SkipIntegrityCheck,
             };
             var result = Run(ct => new Restorer(client, Messages).ExecuteAsync(plan, damage, options, Messages, ct), $"Restoring {output}");
             if (result.Partial)

@@ -21,6 +21,7 @@ internal static class ErrorMap
         [ReplicaErrorCode.SnapshotMissing] = ("SnapshotMissing", ErrorCategory.ObjectNotFound),
         [ReplicaErrorCode.SegmentMissing] = ("SegmentMissing", ErrorCategory.ObjectNotFound),
         [ReplicaErrorCode.SegmentCorrupt] = ("SegmentCorrupt", ErrorCategory.InvalidData),
+        [ReplicaErrorCode.RestoredDatabaseCorrupt] = ("RestoredDatabaseCorrupt", ErrorCategory.InvalidData),
         [ReplicaErrorCode.OutputExists] = ("OutputExists", ErrorCategory.ResourceExists),
         [ReplicaErrorCode.OutputNotWritable] = ("OutputNotWritable", ErrorCategory.WriteError),
         [ReplicaErrorCode.MetaNotWritable] = ("MetaNotWritable", ErrorCategory.WriteError),

@@ -569,7 +569,9 @@ public sealed class DatabaseCapture : IDisposable
                 return;
             }
 
-            if (newHeader.Salt1 != unchecked(oldHeader.Salt1 + 1) || newHeader.CheckpointSequence != unchecked(oldHeader.CheckpointSequence + 1) || newHeader.PageSize != oldHeader.PageSize)
+            // SQLite adds one to salt-1 at every restart (the checkpoint sequence is kept per
+            // connection, so it proves nothing); any other step means a restart we never saw.
+            if (newHeader.Salt1 != unchecked(oldHeader.Salt1 + 1) || newHeader.PageSize != oldHeader.PageSize)
             {
                 StartGeneration("wal restarted more than once or recreated");
                 return;

@@ -26,6 +26,8 @@ public enum ReplicaErrorCode
     SegmentMissing,
     /// <summary>An object is truncated, fails its LZ4 checksum, or its WAL bytes fail verification.</summary>
     SegmentCorrupt,
+    /// <summary>Every object verified, yet the rebuilt database fails SQLite's own check: an object is missing that names cannot reveal (e.g. the last segment of an index).</summary>
+    RestoredDatabaseCorrupt,
     /// <summary>The restore output already exists and -Force was not given.</summary>
     OutputExists,
     /// <summary>The restore output path cannot be written.</summary>

@@ -24,6 +24,13 @@ public sealed record RestoreOptions
     /// <summary>On a damaged chain, restore the last consistent point before the damage instead of failing.</summary>
     public bool AllowPartial { get; init; }
 
+    /// <summary>
+    /// Run SQLite's <c>PRAGMA quick_check</c> on the rebuilt file before it is renamed into place
+    /// (default on). It catches what object names cannot show, such as a missing last segment
+    /// of a WAL index.
+    /// </summary>
+    public bool QuickCheck { get; init; } = true;
+
     /// <summary>Where temporary files go; defaults to the output's directory (so the final rename is atomic).</summary>
     public string? TempDirectory { get; init; }
 }
