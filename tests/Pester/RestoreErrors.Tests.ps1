@@ -110,8 +110,9 @@ Describe 'Restore-SqliteReplica errors and options' -Tag 'Integration' {
 
         It 'never reports success for a damaged database when the last segment of a WAL index is missing' {
             # The names cannot show this gap (the next index starts at offset 0 anyway), so the
-            # restore must either notice it (SegmentMissing or SegmentCorrupt, nothing written)
-            # or hand out a database that passes integrity_check.
+            # restore must either notice it (SegmentMissing, SegmentCorrupt, or the quick_check of
+            # the rebuilt file: RestoredDatabaseCorrupt; nothing written) or hand out a database
+            # that passes integrity_check.
             $case = New-Case -Name 'missing-tail-segment'
             $script:TailVictim | Should -Not -BeNullOrEmpty -Because 'the fixture has a WAL index with two segments below its last index'
             Remove-Item -LiteralPath (Get-CopyPath $case $script:TailVictim)
@@ -124,7 +125,7 @@ Describe 'Restore-SqliteReplica errors and options' -Tag 'Integration' {
                 $record = $_
             }
             if ($record) {
-                $record.FullyQualifiedErrorId | Should -BeIn @("SegmentMissing,$script:CommandId", "SegmentCorrupt,$script:CommandId")
+                $record.FullyQualifiedErrorId | Should -BeIn @("SegmentMissing,$script:CommandId", "SegmentCorrupt,$script:CommandId", "RestoredDatabaseCorrupt,$script:CommandId")
                 Get-DirectoryEntry -Path $case.OutDir | Should -BeNullOrEmpty
             }
             else {

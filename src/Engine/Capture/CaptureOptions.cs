@@ -27,7 +27,13 @@ public sealed record CaptureOptions
     /// <summary>
     /// An index is never allowed to reach 4 GiB (Litestream v0.3.13 silently drops segments past
     /// it). Past this size a RESTART checkpoint is forced; if that cannot start a new index, a
-    /// new generation is started before the limit.
+    /// new generation is started before <see cref="HardIndexBytes"/>.
     /// </summary>
     public long MaxIndexBytes { get; init; } = 0xE000_0000L;
+
+    /// <summary>
+    /// The size no index may pass (4 GiB - 1: segment offsets must fit 8 hex digits for
+    /// Litestream v0.3.13). Copying that would cross it starts a new generation instead.
+    /// </summary>
+    public long HardIndexBytes { get; init; } = 0xFFFF_FFFFL;
 }

@@ -35,6 +35,7 @@ public sealed class DatabaseCapture : IDisposable
     private Position _position = Position.None;
     private long _totalWalBytes;
     private bool _disposed;
+    private bool _hardLimitWarned;
 
     public DatabaseCapture(string dbPath, CaptureOptions options, IEngineLog log)
     {
@@ -526,6 +527,7 @@ public sealed class DatabaseCapture : IDisposable
         CopyFrames(shadowPath, verifier, 0);
         Meta.WriteGeneration(generation);
         Meta.RemoveOtherGenerations(generation);
+        _hardLimitWarned = false;
         _generation = generation;
         _index = 0;
         _shadowHeader = header;
@@ -550,6 +552,12 @@ public sealed class DatabaseCapture : IDisposable
         {
             long validEnd = CopyFrames(Meta.ShadowPath(_generation!, _index), oldVerifier, _index);
             long copiedFrames = (oldVerifier.LastCommitOffset - WalHeader.Size) / oldHeader.FrameSize;
+            if (oldVerifier.LastCommitOffset > _options.HardIndexBytes)
+            {
+                StartGeneration($"wal index {_index:x8} ended past {_options.HardIndexBytes} bytes, which stock Litestream cannot restore");
+                return;
+            }
+
             if (knownOldFrames >= 0 && copiedFrames < knownOldFrames)
             {
                 StartGeneration($"wal restarted with {knownOldFrames - copiedFrames} committed frame(s) not copied");
@@ -612,7 +620,17 @@ public sealed class DatabaseCapture : IDisposable
     private void CopyToShadow()
     {
         CopyFrames(Meta.ShadowPath(_generation!, _index), _verifier!, _index);
-        _position = new Position(_generation!, _index, _verifier!.LastCommitOffset);
+        if (_verifier!.LastCommitOffset > _options.HardIndexBytes && !_hardLimitWarned)
+        {
+            // No checkpoint could restart the WAL in time (a long reader, most likely). Our own
+            // restore reads such offsets; stock Litestream v0.3.13 ignores them. When the WAL
+            // can restart again, the index is closed with a new generation instead (see
+            // HandleRestart), so stock Litestream can restore the newest state again.
+            _hardLimitWarned = true;
+            _log.Warning($"wal index {_index:x8} of '{DbPath}' passed {_options.HardIndexBytes} bytes because no checkpoint could restart the WAL (a long-running reader?). Stock Litestream v0.3.13 cannot restore past this point until the next generation.");
+        }
+
+        _position = new Position(_generation!, _index, _verifier.LastCommitOffset);
     }
 
     /// <summary>
@@ -793,10 +811,7 @@ public sealed class DatabaseCapture : IDisposable
         if (mode is { } m)
         {
             CheckpointLocked(m);
-            if (_verifier is not null && _verifier.LastCommitOffset >= _options.MaxIndexBytes + (256L << 20))
-            {
-                StartGeneration("wal index near 4 GiB and no checkpoint could restart it");
-            }
+
         }
     }
 

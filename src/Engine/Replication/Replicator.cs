@@ -34,6 +34,13 @@ public sealed class Replicator : IAsyncDisposable
         foreach (var db in _databases)
         {
             db.Capture.AcquireLock();
+            if (File.Exists(db.DbPath))
+            {
+                // A database that exists but cannot be opened or switched to WAL is an error now,
+                // not a warning repeated forever. (One that does not exist yet is waited for.)
+                db.Capture.Sync(ct, force: true);
+            }
+
             foreach (var s in db.Syncers)
             {
                 await s.Client.CheckWritableAsync(ct).ConfigureAwait(false);
