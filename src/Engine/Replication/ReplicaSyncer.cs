@@ -302,6 +302,13 @@ public sealed class ReplicaSyncer
             }
 
             long end = _capture.ShadowLength(at.Generation, at.Index);
+            if (at.Index == target.Index && end > target.Offset)
+            {
+                // Only what was there when this sync began: newer commits wait for the next
+                // sync interval, so a busy database costs one PUT per interval, not one per commit.
+                end = target.Offset;
+            }
+
             if (end < 0)
             {
                 throw new ReplicaException(ReplicaErrorCode.Internal,

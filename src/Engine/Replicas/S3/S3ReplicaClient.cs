@@ -316,20 +316,31 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
 
     private async Task<Stream> GetAsync(string key, CancellationToken ct)
     {
-        return await Retry<Stream>("download", key, async t =>
+        var response = await OpenRangeAsync(key, 0, null, ct).ConfigureAwait(false);
+        return new ResumingStream(this, key, response);
+    }
+
+    /// <summary>GetObject from <paramref name="from"/> to the end (retried); an ETag pins the same object when resuming.</summary>
+    private Task<GetObjectResponse> OpenRangeAsync(string key, long from, string? etag, CancellationToken ct) =>
+        Retry("download", key, async t =>
         {
             Counters.CountGet();
             try
             {
-                var response = await _s3.GetObjectAsync(_options.Bucket, key, t).ConfigureAwait(false);
-                return new ResponseStream(response);
+                var request = new GetObjectRequest { BucketName = _options.Bucket, Key = key };
+                if (from > 0)
+                {
+                    request.ByteRange = new ByteRange($"bytes={from}-");
+                    request.EtagToMatch = etag;
+                }
+
+                return await _s3.GetObjectAsync(request, t).ConfigureAwait(false);
             }
             catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound && e.ErrorCode != "NoSuchBucket")
             {
                 throw new ReplicaException(ReplicaErrorCode.SegmentMissing, $"Replica object '{key}' does not exist in bucket '{_options.Bucket}'.", key, e);
             }
-        }, ct).ConfigureAwait(false);
-    }
+        }, ct);
 
     private async Task ListAsync(string prefix, string? delimiter, Action<ListObjectsV2Response> page, CancellationToken ct)
     {
@@ -353,26 +364,26 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
         while (token is not null);
     }
 
+    /// <summary>
+    /// Deletes with single DeleteObject calls, a few at a time. (DeleteObjects needs a body
+    /// checksum, and the SDK's default CRC headers are ones R2 refuses; single deletes carry no
+    /// body and are free on R2.) Offset-0 segments go in a last pass, so an interrupted run never
+    /// leaves an index that looks as if its start were missing.
+    /// </summary>
     private async Task DeleteKeysAsync(IReadOnlyList<string> keys, CancellationToken ct)
     {
-        for (int i = 0; i < keys.Count; i += 1000)
+        static bool IsIndexStart(string key) => key.EndsWith("_00000000.wal.lz4", StringComparison.Ordinal);
+        foreach (var pass in new[] { keys.Where(k => !IsIndexStart(k)).ToList(), keys.Where(IsIndexStart).ToList() })
         {
-            var batch = keys.Skip(i).Take(1000).ToList();
-            var response = await Retry("delete", batch[0], t =>
+            await Parallel.ForEachAsync(pass, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = ct }, async (key, token) =>
             {
-                Counters.CountDelete();
-                return _s3.DeleteObjectsAsync(new DeleteObjectsRequest
+                await Retry("delete", key, async t =>
                 {
-                    BucketName = _options.Bucket,
-                    Quiet = true,
-                    Objects = batch.Select(k => new KeyVersion { Key = k }).ToList(),
-                }, t);
-            }, ct).ConfigureAwait(false);
-            if (response.DeleteErrors is { Count: > 0 } errors)
-            {
-                throw new ReplicaException(ReplicaErrorCode.ReplicaNotWritable,
-                    $"The store refused to delete {errors.Count} object(s), e.g. '{errors[0].Key}': {errors[0].Code} {errors[0].Message}.", errors[0].Key);
-            }
+                    Counters.CountDelete();
+                    await _s3.DeleteObjectAsync(_options.Bucket, key, t).ConfigureAwait(false);
+                    return 0;
+                }, token).ConfigureAwait(false);
+            }).ConfigureAwait(false);
         }
     }
 
@@ -460,10 +471,30 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
 
     public void Dispose() => _s3.Dispose();
 
-    /// <summary>Keeps the GetObject response alive while its body is read, and disposes it after.</summary>
-    private sealed class ResponseStream(GetObjectResponse response) : Stream
+    /// <summary>
+    /// An object's body that survives a dropped connection or a body cut short: it counts the
+    /// bytes against Content-Length and, on a failure, asks again from where it stopped
+    /// (a ranged GET pinned to the same ETag), with the client's retry policy.
+    /// </summary>
+    private sealed class ResumingStream : Stream
     {
-        private readonly Stream _inner = response.ResponseStream;
+        private readonly S3ReplicaClient _owner;
+        private readonly string _key;
+        private readonly long _length;
+        private readonly string? _etag;
+        private GetObjectResponse _response;
+        private Stream _body;
+        private long _position;
+
+        public ResumingStream(S3ReplicaClient owner, string key, GetObjectResponse response)
+        {
+            _owner = owner;
+            _key = key;
+            _response = response;
+            _body = response.ResponseStream;
+            _length = response.ContentLength;
+            _etag = response.ETag;
+        }
 
         public override bool CanRead => true;
 
@@ -471,15 +502,50 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
 
         public override bool CanWrite => false;
 
-        public override long Length => response.ContentLength;
+        public override long Length => _length;
 
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override long Position { get => _position; set => throw new NotSupportedException(); }
 
-        public override int Read(byte[] buffer, int offset, int count) => _inner.Read(buffer, offset, count);
+        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => _inner.ReadAsync(buffer, cancellationToken);
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _inner.ReadAsync(buffer, offset, count, cancellationToken);
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (buffer.Length == 0 || _position >= _length)
+            {
+                return 0;
+            }
+
+            for (int attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    int n = await _body.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+                    if (n == 0)
+                    {
+                        throw new IOException($"the body ended after {_position} of {_length} bytes");
+                    }
+
+                    _position += n;
+                    return n;
+                }
+                catch (Exception e) when (!cancellationToken.IsCancellationRequested && e is IOException or HttpRequestException or OperationCanceledException or ObjectDisposedException && attempt < _owner._options.MaxAttempts)
+                {
+                    _owner._log.Debug($"s3 download of {_key} broke at byte {_position} of {_length} ({e.Message}); resuming");
+                    _response.Dispose();
+                    await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt), cancellationToken).ConfigureAwait(false);
+                    _response = await _owner.OpenRangeAsync(_key, _position, _etag, cancellationToken).ConfigureAwait(false);
+                    _body = _response.ResponseStream;
+                }
+                catch (Exception e) when (!cancellationToken.IsCancellationRequested && e is IOException or HttpRequestException)
+                {
+                    throw new ReplicaException(ReplicaErrorCode.StoreUnreachable,
+                        $"Download of '{_key}' kept breaking (at byte {_position} of {_length}): {e.Message}. Check the network and try again.", _key, e);
+                }
+            }
+        }
 
         public override void Flush()
         {
@@ -495,7 +561,7 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
         {
             if (disposing)
             {
-                response.Dispose();
+                _response.Dispose();
             }
 
             base.Dispose(disposing);
