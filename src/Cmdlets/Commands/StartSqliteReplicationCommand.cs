@@ -195,7 +195,7 @@ public sealed class StartSqliteReplicationCommand : EngineCmdlet
                 foreach (var s in db.Syncers)
                 {
                     var confirmed = s.ConfirmedPosition;
-                    WriteSummary(new ReplicationSummary(db.DbPath, s.Name, s.Client.Url, local.ToString(), confirmed.ToString(), !local.IsNone && confirmed == local, s.LastError));
+                    WriteSummary(new ReplicationSummary(db.DbPath, s.Name, s.Client.Url, local.ToString(), confirmed.ToString(), !local.IsNone && confirmed == local, s.LastError, (s.Client as Engine.Replicas.S3.S3ReplicaClient)?.Counters));
                 }
             }
 

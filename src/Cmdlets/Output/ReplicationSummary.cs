@@ -6,8 +6,15 @@ namespace SqliteReplica.Output;
 /// </summary>
 public sealed class ReplicationSummary
 {
-    internal ReplicationSummary(string databasePath, string replicaName, string replicaUrl, string localPosition, string confirmedPosition, bool caughtUp, string? lastError)
+    internal ReplicationSummary(string databasePath, string replicaName, string replicaUrl, string localPosition, string confirmedPosition, bool caughtUp, string? lastError, Engine.Replicas.S3.RequestCounters? requests)
     {
+        PutRequests = requests?.Put ?? 0;
+        GetRequests = requests?.Get ?? 0;
+        ListRequests = requests?.List ?? 0;
+        DeleteRequests = requests?.Delete ?? 0;
+        MultipartRequests = requests?.Multipart ?? 0;
+        ClassARequests = requests?.ClassA ?? 0;
+        ClassBRequests = requests?.ClassB ?? 0;
         DatabasePath = databasePath;
         ReplicaName = replicaName;
         ReplicaUrl = replicaUrl;
@@ -33,6 +40,24 @@ public sealed class ReplicationSummary
     public bool CaughtUp { get; }
 
     public string? LastError { get; }
+
+    /// <summary>Object-store requests this run sent to the replica, by kind (zero for file replicas).</summary>
+    public long PutRequests { get; }
+
+    public long GetRequests { get; }
+
+    public long ListRequests { get; }
+
+    public long DeleteRequests { get; }
+
+    /// <summary>Create, part, complete and abort calls of multipart uploads.</summary>
+    public long MultipartRequests { get; }
+
+    /// <summary>Requests Cloudflare R2 bills as class A (writes, lists, multipart).</summary>
+    public long ClassARequests { get; }
+
+    /// <summary>Requests Cloudflare R2 bills as class B (reads).</summary>
+    public long ClassBRequests { get; }
 
     public override string ToString() => $"{DatabasePath} -> {ReplicaName}: {(CaughtUp ? "caught up" : "NOT caught up")} at {ConfirmedPosition}";
 }
