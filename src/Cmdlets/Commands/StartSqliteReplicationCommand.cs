@@ -18,9 +18,8 @@ namespace SqliteReplica.Commands;
 /// </summary>
 [Cmdlet(VerbsLifecycle.Start, "SqliteReplication", DefaultParameterSetName = UrlSet)]
 [OutputType(typeof(ReplicationSummary))]
-public sealed class StartSqliteReplicationCommand : EngineCmdlet
+public sealed class StartSqliteReplicationCommand : S3ParametersCmdlet
 {
-    private const string UrlSet = "Url";
     private const string PathSet = "Path";
     private const string ConfigSet = "Config";
     private string? _exec;
@@ -39,27 +38,6 @@ public sealed class StartSqliteReplicationCommand : EngineCmdlet
     [Parameter(Mandatory = true, ParameterSetName = ConfigSet)]
     [ValidateNotNullOrEmpty]
     public string ConfigPath { get; set; } = null!;
-
-    /// <summary>S3 endpoint, used verbatim (e.g. https://&lt;account&gt;.r2.cloudflarestorage.com).</summary>
-    [Parameter(ParameterSetName = UrlSet)]
-    public string? Endpoint { get; set; }
-
-    /// <summary>S3 signing region (auto for R2; default us-east-1).</summary>
-    [Parameter(ParameterSetName = UrlSet)]
-    public string? Region { get; set; }
-
-    /// <summary>Path-style S3 addressing (the default when -Endpoint is given).</summary>
-    [Parameter(ParameterSetName = UrlSet)]
-    public SwitchParameter ForcePathStyle { get; set; }
-
-    /// <summary>Do not verify the S3 endpoint's TLS certificate.</summary>
-    [Parameter(ParameterSetName = UrlSet)]
-    public SwitchParameter SkipVerify { get; set; }
-
-    /// <summary>S3 access key id (user name) and secret (password); default: LITESTREAM_* variables, then the AWS chain.</summary>
-    [Parameter(ParameterSetName = UrlSet)]
-    [Credential]
-    public PSCredential? Credential { get; set; }
 
     /// <summary>One or more replica URLs, e.g. file:///var/backups/app.db.</summary>
     [Parameter(Mandatory = true, Position = 1, ParameterSetName = UrlSet)]
@@ -228,14 +206,7 @@ public sealed class StartSqliteReplicationCommand : EngineCmdlet
 
     private DatabaseSpec SpecFromParameters()
     {
-        var s3 = new S3Settings
-        {
-            Endpoint = Endpoint,
-            Region = Region,
-            ForcePathStyle = ForcePathStyle.IsPresent ? true : null,
-            SkipVerify = SkipVerify,
-            Credentials = Credential is null ? null : new Credentials(Credential.UserName, Credential.GetNetworkCredential().Password),
-        };
+        var s3 = S3Settings();
         var clients = ParameterSetName == PathSet
             ? new[] { ReplicaClientFactory.FromDirectory(ResolvePath(ReplicaPath)) }
             : ReplicaUrl.Select(u => ReplicaClientFactory.FromUrl(u, s3, Messages)).ToArray();

@@ -9,9 +9,8 @@ namespace SqliteReplica.Infrastructure;
 /// Base of cmdlets that read one replica, given as -ReplicaUrl (with S3 settings), -ReplicaPath,
 /// or -ConfigPath with -DatabasePath (the database's replica in a litestream.yml).
 /// </summary>
-public abstract class ReplicaCmdlet : EngineCmdlet
+public abstract class ReplicaCmdlet : S3ParametersCmdlet
 {
-    protected const string UrlSet = "Url";
     protected const string PathSet = "Path";
     protected const string ConfigSet = "Config";
 
@@ -38,27 +37,6 @@ public abstract class ReplicaCmdlet : EngineCmdlet
     /// <summary>With -ConfigPath: which replica of the database (default: the first).</summary>
     [Parameter(ParameterSetName = ConfigSet)]
     public string? ReplicaName { get; set; }
-
-    /// <summary>S3 endpoint, used verbatim (e.g. https://&lt;account&gt;.r2.cloudflarestorage.com).</summary>
-    [Parameter(ParameterSetName = UrlSet)]
-    public string? Endpoint { get; set; }
-
-    /// <summary>S3 signing region (auto for R2; default us-east-1).</summary>
-    [Parameter(ParameterSetName = UrlSet)]
-    public string? Region { get; set; }
-
-    /// <summary>Path-style S3 addressing (the default when -Endpoint is given).</summary>
-    [Parameter(ParameterSetName = UrlSet)]
-    public SwitchParameter ForcePathStyle { get; set; }
-
-    /// <summary>Do not verify the S3 endpoint's TLS certificate.</summary>
-    [Parameter(ParameterSetName = UrlSet)]
-    public SwitchParameter SkipVerify { get; set; }
-
-    /// <summary>S3 access key id (user name) and secret (password); default: LITESTREAM_* variables, then the AWS chain.</summary>
-    [Parameter(ParameterSetName = UrlSet)]
-    [Credential]
-    public PSCredential? Credential { get; set; }
 
     /// <summary>What the user named the replica (for error targets).</summary>
     protected string ReplicaTarget => ParameterSetName switch
@@ -90,13 +68,4 @@ public abstract class ReplicaCmdlet : EngineCmdlet
                 return ReplicaClientFactory.FromUrl(ReplicaUrl, S3Settings(), Messages);
         }
     }
-
-    protected S3Settings S3Settings() => new()
-    {
-        Endpoint = Endpoint,
-        Region = Region,
-        ForcePathStyle = ForcePathStyle.IsPresent ? true : null,
-        SkipVerify = SkipVerify,
-        Credentials = Credential is null ? null : new Credentials(Credential.UserName, Credential.GetNetworkCredential().Password),
-    };
 }

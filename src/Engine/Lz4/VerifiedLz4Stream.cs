@@ -9,7 +9,7 @@ namespace SqliteReplica.Engine.Lz4;
 /// drop, is an error) and, when the frame carries a content checksum, the xxh32 of the decoded
 /// bytes must match it. Any failure is a <see cref="ReplicaErrorCode.SegmentCorrupt"/> naming the object.
 /// </summary>
-public sealed class VerifiedLz4Stream : Stream
+public sealed class VerifiedLz4Stream : IO.ReadOnlyStream
 {
     private const int MaxTrailer = 64;
     private readonly TailStream _raw;
@@ -37,11 +37,6 @@ public sealed class VerifiedLz4Stream : Stream
 
     public override bool CanWrite => false;
 
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => DecodedLength; set => throw new NotSupportedException(); }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -167,7 +162,7 @@ public sealed class VerifiedLz4Stream : Stream
     }
 
     /// <summary>Counts raw bytes and keeps the first 7 and the last 4 of them.</summary>
-    private sealed class TailStream(Stream inner) : Stream
+    private sealed class TailStream(Stream inner) : IO.ReadOnlyStream
     {
         private readonly byte[] _head = new byte[7];
         private readonly byte[] _tail = new byte[4];
@@ -192,17 +187,6 @@ public sealed class VerifiedLz4Stream : Stream
             }
         }
 
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => Count; set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
@@ -217,9 +201,6 @@ public sealed class VerifiedLz4Stream : Stream
             Observe(buffer.Span[..n]);
             return n;
         }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
         private void Observe(ReadOnlySpan<byte> data)
         {
@@ -237,16 +218,6 @@ public sealed class VerifiedLz4Stream : Stream
 
             Count += data.Length;
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {

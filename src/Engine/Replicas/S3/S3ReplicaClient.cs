@@ -476,7 +476,7 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
     /// bytes against Content-Length and, on a failure, asks again from where it stopped
     /// (a ranged GET pinned to the same ETag), with the client's retry policy.
     /// </summary>
-    private sealed class ResumingStream : Stream
+    private sealed class ResumingStream : IO.ReadOnlyStream
     {
         private readonly S3ReplicaClient _owner;
         private readonly string _key;
@@ -496,20 +496,17 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
             _etag = response.ETag;
         }
 
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
         public override long Length => _length;
 
         public override long Position { get => _position; set => throw new NotSupportedException(); }
 
-        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+        public override int Read(Span<byte> buffer)
+        {
+            var rented = new byte[buffer.Length];
+            int n = ReadAsync(rented).AsTask().GetAwaiter().GetResult();
+            rented.AsSpan(0, n).CopyTo(buffer);
+            return n;
+        }
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
@@ -546,16 +543,6 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
                 }
             }
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {
