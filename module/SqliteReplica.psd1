@@ -23,6 +23,8 @@
         'Get-ReplicaSnapshot'
         'Get-ReplicaGeneration'
         'Get-ReplicaWalSegment'
+        'Get-SqliteReplicationStatus'
+        'Test-ReplicaRestore'
     )
     FunctionsToExport    = @()
     AliasesToExport      = @()

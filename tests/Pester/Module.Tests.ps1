@@ -18,8 +18,10 @@ Describe 'SqliteReplica module manifest and exports' -Tag 'Unit' {
             'Get-ReplicaGeneration'
             'Get-ReplicaSnapshot'
             'Get-ReplicaWalSegment'
+            'Get-SqliteReplicationStatus'
             'Restore-SqliteReplica'
             'Start-SqliteReplication'
+            'Test-ReplicaRestore'
         )
     }
 
@@ -38,11 +40,11 @@ Describe 'SqliteReplica module manifest and exports' -Tag 'Unit' {
         $manifest.PowerShellVersion | Should -Be '7.6'
     }
 
-    It 'lists exactly the five cmdlets in the manifest, without wildcards' {
+    It 'lists exactly the module's cmdlets in the manifest, without wildcards' {
         @($manifest.CmdletsToExport | Sort-Object) | Should -Be $expectedCmdlets
     }
 
-    It 'exports exactly the five cmdlets' {
+    It 'exports exactly the module''s cmdlets' {
         @($module.ExportedCmdlets.Keys | Sort-Object) | Should -Be $expectedCmdlets
     }
 

@@ -10,6 +10,11 @@ namespace SqliteReplica.Commands;
 [OutputType(typeof(ReplicaGeneration))]
 public sealed class GetReplicaGenerationCommand : ReplicaCmdlet
 {
+    /// <summary>With -ConfigPath: the database, as its path appears in the config.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ConfigSet, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public override string DatabasePath { get; set; } = null!;
+
     protected override void ProcessRecord()
     {
         try

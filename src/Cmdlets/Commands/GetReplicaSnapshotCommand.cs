@@ -10,6 +10,11 @@ namespace SqliteReplica.Commands;
 [OutputType(typeof(ReplicaSnapshot))]
 public sealed class GetReplicaSnapshotCommand : ReplicaCmdlet
 {
+    /// <summary>With -ConfigPath: the database, as its path appears in the config.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ConfigSet, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public override string DatabasePath { get; set; } = null!;
+
     /// <summary>Only this generation.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidatePattern("^[0-9a-f]{16}$")]

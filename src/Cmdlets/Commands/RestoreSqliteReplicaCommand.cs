@@ -16,6 +16,11 @@ namespace SqliteReplica.Commands;
 [OutputType(typeof(SqliteRestoreResult))]
 public sealed class RestoreSqliteReplicaCommand : ReplicaCmdlet
 {
+    /// <summary>With -ConfigPath: the database, as its path appears in the config.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ConfigSet, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public override string DatabasePath { get; set; } = null!;
+
     /// <summary>The database file to create (with -ConfigPath, defaults to the configured database path).</summary>
     [Parameter(Mandatory = true, ParameterSetName = UrlSet, ValueFromPipelineByPropertyName = true)]
     [Parameter(Mandatory = true, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]

@@ -36,6 +36,7 @@ internal static class ErrorMap
         [ReplicaErrorCode.ConfigUnsetVariable] = ("ConfigUnsetVariable", ErrorCategory.InvalidData),
         [ReplicaErrorCode.DatabaseNotConfigured] = ("DatabaseNotConfigured", ErrorCategory.ObjectNotFound),
         [ReplicaErrorCode.ApplicationFailed] = ("ApplicationFailed", ErrorCategory.InvalidResult),
+        [ReplicaErrorCode.DrillFailed] = ("DrillFailed", ErrorCategory.InvalidResult),
         [ReplicaErrorCode.Cancelled] = ("Cancelled", ErrorCategory.OperationStopped),
         [ReplicaErrorCode.Internal] = ("InternalError", ErrorCategory.InvalidResult),
     };

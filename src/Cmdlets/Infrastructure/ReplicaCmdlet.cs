@@ -29,10 +29,8 @@ public abstract class ReplicaCmdlet : S3ParametersCmdlet
     [ValidateNotNullOrEmpty]
     public string ConfigPath { get; set; } = null!;
 
-    /// <summary>With -ConfigPath: the database (as its path appears in the config).</summary>
-    [Parameter(Mandatory = true, ParameterSetName = ConfigSet, ValueFromPipelineByPropertyName = true)]
-    [ValidateNotNullOrEmpty]
-    public string DatabasePath { get; set; } = null!;
+    /// <summary>With -ConfigPath: the database (as its path appears in the config). Each cmdlet declares its parameter sets.</summary>
+    public abstract string DatabasePath { get; set; }
 
     /// <summary>With -ConfigPath: which replica of the database (default: the first).</summary>
     [Parameter(ParameterSetName = ConfigSet)]

@@ -56,6 +56,8 @@ public enum ReplicaErrorCode
     DatabaseNotConfigured,
     /// <summary>The application started by 'exec' exited with a failure code.</summary>
     ApplicationFailed,
+    /// <summary>A restore drill found a problem (a check failed).</summary>
+    DrillFailed,
     /// <summary>The operation was cancelled.</summary>
     Cancelled,
     /// <summary>An unexpected internal failure; the message carries the detail.</summary>

@@ -2,6 +2,8 @@ using SqliteReplica.Engine.Capture;
 using SqliteReplica.Engine.Errors;
 using SqliteReplica.Engine.Logging;
 using SqliteReplica.Engine.Replicas;
+using SqliteReplica.Engine.Replicas.S3;
+using SqliteReplica.Engine.Status;
 
 namespace SqliteReplica.Engine.Replication;
 
@@ -15,7 +17,10 @@ public sealed class DatabaseReplicator : IAsyncDisposable
     private readonly CaptureOptions _captureOptions;
     private readonly IEngineLog _log;
     private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly DateTimeOffset _startedAt = DateTimeOffset.UtcNow;
     private FileSystemWatcher? _watcher;
+    private DateTimeOffset _lastPublished = DateTimeOffset.MinValue;
+    private bool _publishFailedLogged;
 
     public DatabaseReplicator(string dbPath, CaptureOptions captureOptions, IEnumerable<(IReplicaClient Client, ReplicaOptions Options)> replicas, IEngineLog log)
     {
@@ -59,6 +64,7 @@ public sealed class DatabaseReplicator : IAsyncDisposable
         {
             await Task.WhenAll(syncTasks).ConfigureAwait(false);
             await FinalSyncAsync().ConfigureAwait(false);
+            PublishStatus(stopped: true);
         }
     }
 
@@ -112,6 +118,7 @@ public sealed class DatabaseReplicator : IAsyncDisposable
                 CleanShadows();
                 failures = 0;
                 LastError = null;
+                PublishStatusIfDue();
                 notified = await _wake.WaitAsync(_captureOptions.MonitorInterval, ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -123,6 +130,7 @@ public sealed class DatabaseReplicator : IAsyncDisposable
                 failures++;
                 LastError = e.Message;
                 _log.Error($"monitor error for '{DbPath}' (attempt {failures}): {e.Message}");
+                PublishStatusIfDue();
                 try
                 {
                     await Task.Delay(TimeSpan.FromSeconds(Math.Min(30, failures)), ct).ConfigureAwait(false);
@@ -131,6 +139,98 @@ public sealed class DatabaseReplicator : IAsyncDisposable
                 {
                     break;
                 }
+            }
+        }
+    }
+
+    /// <summary>How often the status file (the heartbeat) is rewritten.</summary>
+    public TimeSpan HeartbeatInterval => _captureOptions.MonitorInterval < TimeSpan.FromSeconds(1) ? _captureOptions.MonitorInterval : TimeSpan.FromSeconds(1);
+
+    private void PublishStatusIfDue()
+    {
+        if (DateTimeOffset.UtcNow - _lastPublished >= HeartbeatInterval)
+        {
+            PublishStatus(stopped: false);
+        }
+    }
+
+    /// <summary>The state other processes read (Get-SqliteReplicationStatus); also what metrics report.</summary>
+    public ReplicationState BuildState(bool stopped = false)
+    {
+        var local = Capture.Position;
+        return new ReplicationState
+        {
+            ProcessId = Environment.ProcessId,
+            Host = Environment.MachineName,
+            StartedAt = _startedAt,
+            HeartbeatAt = DateTimeOffset.UtcNow,
+            HeartbeatSeconds = HeartbeatInterval.TotalSeconds,
+            StoppedAt = stopped ? DateTimeOffset.UtcNow : null,
+            DatabasePath = DbPath,
+            Generation = local.IsNone ? null : local.Generation,
+            LocalPosition = local.IsNone ? null : local.ToString(),
+            LocalIndex = local.Index,
+            LocalOffset = local.Offset,
+            ShadowBytes = SafeShadowBytes(),
+            LastError = LastError,
+            Replicas = Syncers.Select(s =>
+            {
+                var c = s.ConfirmedPosition;
+                var counters = (s.Client as S3ReplicaClient)?.Counters;
+                return new ReplicaState
+                {
+                    Name = s.Name,
+                    Type = s.Client.Type,
+                    Url = s.Client.Url,
+                    ConfirmedPosition = c.IsNone ? null : c.ToString(),
+                    ConfirmedGeneration = c.IsNone ? null : c.Generation,
+                    ConfirmedIndex = c.Index,
+                    ConfirmedOffset = c.Offset,
+                    LastConfirmedAt = s.LastConfirmedAt,
+                    LastSnapshotAt = s.LastSnapshotAt,
+                    BehindSince = !local.IsNone && c != local ? s.BehindSince ?? _startedAt : null,
+                    BytesPending = s.BytesPending(),
+                    LastError = s.LastError,
+                    ConsecutiveFailures = s.ConsecutiveFailures,
+                    SyncIntervalSeconds = s.SyncInterval.TotalSeconds,
+                    PutRequests = counters?.Put ?? 0,
+                    GetRequests = counters?.Get ?? 0,
+                    ListRequests = counters?.List ?? 0,
+                    DeleteRequests = counters?.Delete ?? 0,
+                    HeadRequests = counters?.Head ?? 0,
+                    MultipartRequests = counters?.Multipart ?? 0,
+                };
+            }).ToList(),
+        };
+    }
+
+    private long SafeShadowBytes()
+    {
+        try
+        {
+            return Capture.ShadowBytes();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return -1;
+        }
+    }
+
+    private void PublishStatus(bool stopped)
+    {
+        try
+        {
+            StatusFile.Write(Capture.Meta, BuildState(stopped));
+            _lastPublished = DateTimeOffset.UtcNow;
+            _publishFailedLogged = false;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The heartbeat goes stale, which is exactly what readers must see.
+            if (!_publishFailedLogged)
+            {
+                _log.Error($"cannot write the status file of '{DbPath}' in '{Capture.Meta.Root}': {e.Message}");
+                _publishFailedLogged = true;
             }
         }
     }

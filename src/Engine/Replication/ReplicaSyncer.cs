@@ -39,6 +39,8 @@ public sealed class ReplicaSyncer
 
     public string Name { get; }
 
+    public TimeSpan SyncInterval => _options.SyncInterval;
+
     public IReplicaClient Client { get; }
 
     /// <summary>The newest position the store has acknowledged.</summary>
@@ -62,9 +64,13 @@ public sealed class ReplicaSyncer
 
     public int ConsecutiveFailures { get; private set; }
 
+    /// <summary>Since when the replica has been behind the captured position (null: caught up).</summary>
+    public DateTimeOffset? BehindSince { get; private set; }
+
     /// <summary>Tells the syncer the shadow WAL has new data.</summary>
     public void Notify()
     {
+        BehindSince ??= _time.GetUtcNow();
         try
         {
             _wake.Release();
@@ -461,6 +467,39 @@ public sealed class ReplicaSyncer
     {
         LastError = null;
         ConsecutiveFailures = 0;
+        if (ConfirmedPosition == _capture.Position)
+        {
+            BehindSince = null;
+        }
+    }
+
+    /// <summary>Shadow bytes captured but not yet acknowledged by the store.</summary>
+    public long BytesPending()
+    {
+        var local = _capture.Position;
+        var confirmed = ConfirmedPosition;
+        if (local.IsNone)
+        {
+            return 0;
+        }
+
+        if (confirmed.IsNone || confirmed.Generation != local.Generation)
+        {
+            return _capture.ShadowBytes();
+        }
+
+        if (confirmed.Index == local.Index)
+        {
+            return Math.Max(0, local.Offset - confirmed.Offset);
+        }
+
+        long pending = Math.Max(0, _capture.ShadowLength(local.Generation, confirmed.Index) - confirmed.Offset) + local.Offset;
+        for (long i = confirmed.Index + 1; i < local.Index; i++)
+        {
+            pending += Math.Max(0, _capture.ShadowLength(local.Generation, i));
+        }
+
+        return pending;
     }
 
     private void RecordFailure(Exception e)

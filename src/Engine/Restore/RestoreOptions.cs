@@ -12,6 +12,9 @@ public sealed record RestoreOptions
     /// <summary>Restore up to and including this WAL index (from the highest snapshot at or below it).</summary>
     public long? Index { get; init; }
 
+    /// <summary>With <see cref="Index"/>: stop at this offset of that index (an exact position, as recorded by a replicator).</summary>
+    public long? Offset { get; init; }
+
     /// <summary>Restore the state as of this time (objects created at or before it).</summary>
     public DateTimeOffset? Timestamp { get; init; }
 

@@ -13,7 +13,7 @@ namespace SqliteReplica.Engine.Restore;
 public static class RestorePlanner
 {
     public static async Task<(RestorePlan Plan, string? Damage)> PlanAsync(
-        IReplicaClient client, string? generation, long? index, DateTimeOffset? timestamp, bool allowPartial, CancellationToken ct)
+        IReplicaClient client, string? generation, long? index, DateTimeOffset? timestamp, bool allowPartial, CancellationToken ct, long? offset = null)
     {
         if (index is not null && timestamp is not null)
         {
@@ -83,7 +83,7 @@ public static class RestorePlanner
         var chosen = new List<SegmentInfo>();
         foreach (var s in ordered)
         {
-            if (index is { } i && s.Index > i)
+            if (index is { } i && (s.Index > i || (s.Index == i && offset is { } o && s.Offset >= o)))
             {
                 break;
             }

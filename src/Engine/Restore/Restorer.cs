@@ -33,7 +33,7 @@ public sealed class Restorer
     public async Task<RestoreResult> RestoreAsync(RestoreOptions options, IProgress<RestoreProgress>? progress, CancellationToken ct)
     {
         CheckOutput(Path.GetFullPath(options.OutputPath), options.Force);
-        var (plan, damage) = await RestorePlanner.PlanAsync(_client, options.Generation, options.Index, options.Timestamp, options.AllowPartial, ct).ConfigureAwait(false);
+        var (plan, damage) = await RestorePlanner.PlanAsync(_client, options.Generation, options.Index, options.Timestamp, options.AllowPartial, ct, options.Offset).ConfigureAwait(false);
         return await ExecuteAsync(plan, damage, options, progress, ct).ConfigureAwait(false);
     }
 
@@ -252,7 +252,8 @@ public sealed class Restorer
                     spools.Add(spoolPath);
                 }
 
-                pending.Enqueue(SpoolIndexAsync(group, spoolPath, pageSize, stop.Token));
+                long? stopAt = options.Offset is { } o && options.Index == group[0].Index ? o : null;
+                pending.Enqueue(SpoolIndexAsync(group, spoolPath, pageSize, stopAt, stop.Token));
             }
         }
 
@@ -308,7 +309,7 @@ public sealed class Restorer
     private sealed record Spooled(long Index, string Path, WalHeader? Header, long LastCommitOffset, uint DbSize, int SegmentsUsed, string? Damage, ReplicaException? Error);
 
     /// <summary>Downloads, decodes and verifies one WAL index into a spool file. Never throws for damage: it reports it.</summary>
-    private async Task<Spooled> SpoolIndexAsync(List<SegmentInfo> group, string spoolPath, int pageSize, CancellationToken ct)
+    private async Task<Spooled> SpoolIndexAsync(List<SegmentInfo> group, string spoolPath, int pageSize, long? stopAt, CancellationToken ct)
     {
         await Task.Yield();
         long index = group[0].Index;
@@ -399,6 +400,14 @@ public sealed class Restorer
                         data = data[take..];
                         if (frameFill == frame.Length)
                         {
+                            if (stopAt is { } limit && verifier.Offset >= limit)
+                            {
+                                // An exact position inside this segment: frames past it are not applied.
+                                frameFill = 0;
+                                data = default;
+                                break;
+                            }
+
                             if (verifier.Accept(frame) is { } why)
                             {
                                 return Stop(Damage(why));
