@@ -23,6 +23,7 @@ public sealed class StartSqliteReplicationCommand : S3ParametersCmdlet
     private const string PathSet = "Path";
     private const string ConfigSet = "Config";
     private string? _exec;
+    private string? _metricsAddress;
     private IEngineLog? _log;
     private ExecSupervisor? _application;
 
@@ -109,7 +110,7 @@ public sealed class StartSqliteReplicationCommand : S3ParametersCmdlet
         try
         {
             var specs = ParameterSetName == ConfigSet ? SpecsFromConfig().ToList() : [SpecFromParameters()];
-            replicator = new Replicator(specs, Log);
+            replicator = new Replicator(specs, Log, _metricsAddress);
         }
         catch (Exception e)
         {
@@ -234,6 +235,7 @@ public sealed class StartSqliteReplicationCommand : S3ParametersCmdlet
         var config = new ConfigLoader().Load(ResolvePath(ConfigPath));
         ConfigLoader.EnsureSupported(config);
         _exec = config.Exec;
+        _metricsAddress = config.Address;
         if (config.LoggingConfigured)
         {
             _log = new ConsoleLog(config.LogLevel, config.LogType, config.LogToStderr);
@@ -266,6 +268,7 @@ public sealed class StartSqliteReplicationCommand : S3ParametersCmdlet
                 SnapshotInterval = r.SnapshotInterval,
                 Retention = r.Retention,
                 RetentionCheckInterval = r.RetentionCheckInterval,
+                ValidationInterval = r.ValidationInterval,
             })).ToList();
             var capture = new CaptureOptions
             {
@@ -275,7 +278,7 @@ public sealed class StartSqliteReplicationCommand : S3ParametersCmdlet
                 MinCheckpointPageCount = db.MinCheckpointPageCount,
                 MaxCheckpointPageCount = db.MaxCheckpointPageCount,
             };
-            specs.Add(new DatabaseSpec(db.Path, capture, replicas));
+            specs.Add(new DatabaseSpec(db.Path, capture, replicas) { HeartbeatUrl = db.HeartbeatUrl, HeartbeatInterval = db.HeartbeatInterval });
         }
 
         return specs;

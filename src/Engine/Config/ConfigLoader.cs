@@ -17,7 +17,7 @@ public sealed class ConfigLoader
 {
     private static readonly HashSet<string> TopKeys = ["access-key-id", "secret-access-key", "addr", "dbs", "logging", "exec"];
     private static readonly HashSet<string> LoggingKeys = ["level", "type", "stderr"];
-    private static readonly HashSet<string> DbKeys = ["path", "meta-path", "monitor-interval", "checkpoint-interval", "min-checkpoint-page-count", "max-checkpoint-page-count", "replicas"];
+    private static readonly HashSet<string> DbKeys = ["path", "meta-path", "monitor-interval", "checkpoint-interval", "min-checkpoint-page-count", "max-checkpoint-page-count", "replicas", "heartbeat-url", "heartbeat-interval"];
     private static readonly HashSet<string> ReplicaKeys =
     [
         "type", "url", "name", "path", "bucket", "endpoint", "region", "force-path-style", "skip-verify",
@@ -38,18 +38,14 @@ public sealed class ConfigLoader
     }
 
     /// <summary>
-    /// Refuses settings this version reads but cannot honour yet, so that none is silently
-    /// ignored: addr (metrics) and validation-interval.
+    /// Refuses settings this version reads but cannot honour, so that none is silently ignored.
+    /// (Every key of Litestream's v0.3 schema that this loader accepts is now applied.)
     /// </summary>
     public static void EnsureSupported(ReplicatorConfig config)
     {
-        string? what = config.Address is not null ? "'addr' (the metrics listener)"
-            : config.Databases.SelectMany(d => d.Replicas).Any(r => r.ValidationInterval > TimeSpan.Zero) ? "'validation-interval' (use Test-ReplicaRestore)"
-            : null;
-        if (what is not null)
+        if (config.Address is { } addr && !addr.Contains(':', StringComparison.Ordinal))
         {
-            throw new ReplicaException(ReplicaErrorCode.ConfigNotSupported,
-                $"{config.SourcePath}: {what} is not supported by this version of SqliteReplica. Remove it from the file; it would not be applied.", config.SourcePath);
+            throw new ReplicaException(ReplicaErrorCode.ConfigInvalid, $"{config.SourcePath}: 'addr' must give a port, e.g. ':9090' or '127.0.0.1:9090' (not '{addr}').", config.SourcePath);
         }
     }
 
@@ -157,6 +153,8 @@ public sealed class ConfigLoader
             CheckpointInterval = OptDuration(map, "checkpoint-interval", prefix) ?? TimeSpan.FromMinutes(1),
             MinCheckpointPageCount = OptInt(map, "min-checkpoint-page-count", prefix) ?? 1000,
             MaxCheckpointPageCount = OptInt(map, "max-checkpoint-page-count", prefix) ?? 10000,
+            HeartbeatUrl = OptString(map, "heartbeat-url", prefix),
+            HeartbeatInterval = OptDuration(map, "heartbeat-interval", prefix) ?? TimeSpan.FromMinutes(1),
             Line = Line(node),
         };
         if (db.MinCheckpointPageCount <= 0)

@@ -47,6 +47,11 @@ public sealed record DatabaseConfig
 
     public IReadOnlyList<ReplicaConfig> Replicas { get; init; } = [];
 
+    /// <summary>SqliteReplica extension: a URL called (GET) every <see cref="HeartbeatInterval"/> while every replica has confirmed everything captured.</summary>
+    public string? HeartbeatUrl { get; init; }
+
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMinutes(1);
+
     public int Line { get; init; }
 }
 

@@ -51,11 +51,24 @@ public sealed class DatabaseReplicator : IAsyncDisposable
 
     public string? LastError { get; private set; }
 
+    /// <summary>Called (GET) every <see cref="HeartbeatUrlInterval"/> while every replica has confirmed everything captured.</summary>
+    public string? HeartbeatUrl { get; init; }
+
+    public TimeSpan HeartbeatUrlInterval { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Successful heartbeat-URL calls since start.</summary>
+    public long HeartbeatsSent => Interlocked.Read(ref _heartbeatsSent);
+
+    private long _heartbeatsSent;
+    private DateTimeOffset _lastHeartbeatCall = DateTimeOffset.MinValue;
+    private static readonly HttpClient HeartbeatClient = new() { Timeout = TimeSpan.FromSeconds(10) };
+
     /// <summary>Runs until <paramref name="ct"/> is cancelled, then does the final sync.</summary>
     public async Task RunAsync(CancellationToken ct)
     {
         StartWatcher();
         var syncTasks = Syncers.Select(s => s.RunAsync(ct)).ToList();
+        syncTasks.AddRange(Syncers.Where(s => s.ValidationInterval > TimeSpan.Zero).Select(s => ValidateAsync(s, ct)));
         try
         {
             await MonitorAsync(ct).ConfigureAwait(false);
@@ -119,6 +132,7 @@ public sealed class DatabaseReplicator : IAsyncDisposable
                 failures = 0;
                 LastError = null;
                 PublishStatusIfDue();
+                CallHeartbeatIfDue();
                 notified = await _wake.WaitAsync(_captureOptions.MonitorInterval, ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -139,6 +153,85 @@ public sealed class DatabaseReplicator : IAsyncDisposable
                 {
                     break;
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// validation-interval: the restore drill, run in-process against one replica on a timer,
+    /// its outcome fed to status and metrics. Continuous verification, not just copying.
+    /// </summary>
+    private async Task ValidateAsync(ReplicaSyncer syncer, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(syncer.ValidationInterval, ct).ConfigureAwait(false);
+                var result = await Verification.RestoreDrill.RunAsync(syncer.Client, new Verification.DrillOptions
+                {
+                    LiveDatabasePath = DbPath,
+                    MetaPath = Capture.Meta.Root,
+                    MaxLag = TimeSpan.FromSeconds(Math.Max(10, 10 * syncer.SyncInterval.TotalSeconds)),
+                }, _log, ct).ConfigureAwait(false);
+                syncer.LastValidation = result;
+                if (result.Status == Verification.DrillOutcome.Failed)
+                {
+                    syncer.ValidationsFailed++;
+                    _log.Error($"replica {syncer.Name}: validation failed: {result.Reason}");
+                }
+                else
+                {
+                    syncer.ValidationsPassed++;
+                    _log.Verbose($"replica {syncer.Name}: validation {result.Status.ToLowerInvariant()} at {result.RestoredPosition}");
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception e)
+            {
+                syncer.ValidationsFailed++;
+                _log.Error($"replica {syncer.Name}: validation could not run: {e.Message}");
+            }
+        }
+    }
+
+    /// <summary>Calls the heartbeat URL, but only while every replica has confirmed everything captured.</summary>
+    private void CallHeartbeatIfDue()
+    {
+        if (HeartbeatUrl is null || DateTimeOffset.UtcNow - _lastHeartbeatCall < HeartbeatUrlInterval)
+        {
+            return;
+        }
+
+        var local = Capture.Position;
+        if (local.IsNone || Syncers.Any(s => s.ConfirmedPosition != local || s.LastValidation?.Status == Verification.DrillOutcome.Failed))
+        {
+            return;
+        }
+
+        _lastHeartbeatCall = DateTimeOffset.UtcNow;
+        _ = CallAsync();
+
+        async Task CallAsync()
+        {
+            try
+            {
+                using var response = await HeartbeatClient.GetAsync(HeartbeatUrl).ConfigureAwait(false);
+                if (response.IsSuccessStatusCode)
+                {
+                    Interlocked.Increment(ref _heartbeatsSent);
+                }
+                else
+                {
+                    _log.Warning($"heartbeat URL answered {(int)response.StatusCode}");
+                }
+            }
+            catch (Exception e)
+            {
+                _log.Warning($"heartbeat URL call failed: {e.Message}");
             }
         }
     }
@@ -199,6 +292,11 @@ public sealed class DatabaseReplicator : IAsyncDisposable
                     DeleteRequests = counters?.Delete ?? 0,
                     HeadRequests = counters?.Head ?? 0,
                     MultipartRequests = counters?.Multipart ?? 0,
+                    LastValidationAt = s.LastValidation?.FinishedAt,
+                    LastValidationStatus = s.LastValidation?.Status,
+                    LastValidationReason = s.LastValidation?.Reason,
+                    ValidationsPassed = s.ValidationsPassed,
+                    ValidationsFailed = s.ValidationsFailed,
                 };
             }).ToList(),
         };

@@ -18,6 +18,9 @@ public sealed record ReplicaOptions
     /// <summary>How often retention runs (it runs at min(this, Retention)).</summary>
     public TimeSpan RetentionCheckInterval { get; init; } = TimeSpan.FromHours(1);
 
+    /// <summary>Run the restore drill against this replica this often (zero: off).</summary>
+    public TimeSpan ValidationInterval { get; init; } = TimeSpan.Zero;
+
     /// <summary>How long the final sync at shutdown may take before giving up and saying so.</summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(20);
 }

@@ -64,6 +64,15 @@ public sealed class ReplicaSyncer
 
     public int ConsecutiveFailures { get; private set; }
 
+    public TimeSpan ValidationInterval => _options.ValidationInterval;
+
+    /// <summary>The last in-process restore drill against this replica (validation-interval).</summary>
+    public Verification.DrillResult? LastValidation { get; internal set; }
+
+    public long ValidationsPassed { get; internal set; }
+
+    public long ValidationsFailed { get; internal set; }
+
     /// <summary>Since when the replica has been behind the captured position (null: caught up).</summary>
     public DateTimeOffset? BehindSince { get; private set; }
 

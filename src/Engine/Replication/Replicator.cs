@@ -5,7 +5,13 @@ using SqliteReplica.Engine.Replicas;
 namespace SqliteReplica.Engine.Replication;
 
 /// <summary>One database to replicate and where to.</summary>
-public sealed record DatabaseSpec(string Path, CaptureOptions Capture, IReadOnlyList<(IReplicaClient Client, ReplicaOptions Options)> Replicas);
+public sealed record DatabaseSpec(string Path, CaptureOptions Capture, IReadOnlyList<(IReplicaClient Client, ReplicaOptions Options)> Replicas)
+{
+    /// <summary>Called (GET) every <see cref="HeartbeatInterval"/> while every replica has confirmed everything captured.</summary>
+    public string? HeartbeatUrl { get; init; }
+
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMinutes(1);
+}
 
 /// <summary>
 /// Replicates many databases from one process. <see cref="StartAsync"/> fails fast on what can
@@ -17,12 +23,16 @@ public sealed class Replicator : IAsyncDisposable
     private readonly IEngineLog _log;
     private readonly List<DatabaseReplicator> _databases = new();
 
-    public Replicator(IEnumerable<DatabaseSpec> databases, IEngineLog log)
+    private readonly string? _metricsAddress;
+    private Metrics.MetricsServer? _metrics;
+
+    public Replicator(IEnumerable<DatabaseSpec> databases, IEngineLog log, string? metricsAddress = null)
     {
         _log = log;
+        _metricsAddress = metricsAddress;
         foreach (var d in databases)
         {
-            _databases.Add(new DatabaseReplicator(d.Path, d.Capture, d.Replicas, log));
+            _databases.Add(new DatabaseReplicator(d.Path, d.Capture, d.Replicas, log) { HeartbeatUrl = d.HeartbeatUrl, HeartbeatUrlInterval = d.HeartbeatInterval });
         }
     }
 
@@ -47,6 +57,11 @@ public sealed class Replicator : IAsyncDisposable
                 _log.Verbose($"replicating '{db.DbPath}' to {s.Client.Type} replica '{s.Name}' at {s.Client.Url}");
             }
         }
+
+        if (_metricsAddress is not null)
+        {
+            _metrics = Metrics.MetricsServer.Start(_metricsAddress, this, _log);
+        }
     }
 
     public async Task RunAsync(CancellationToken ct)
@@ -56,6 +71,7 @@ public sealed class Replicator : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _metrics?.Dispose();
         foreach (var d in _databases)
         {
             await d.DisposeAsync().ConfigureAwait(false);

@@ -57,6 +57,11 @@ public static class HealthEvaluator
             return new(false, $"the replica is {lag:F0} s behind ({replica.BytesPending} bytes not acknowledged){why}", lag);
         }
 
+        if (replica.LastValidationStatus == Verification.DrillOutcome.Failed)
+        {
+            return new(false, $"the last validation (restore drill at {replica.LastValidationAt:u}) failed: {replica.LastValidationReason}", lag);
+        }
+
         if (replica.ConsecutiveFailures > 0 && replica.LastError is not null && lag > 0)
         {
             return new(false, $"uploads are failing ({replica.ConsecutiveFailures} in a row): {replica.LastError}", lag);

@@ -115,4 +115,15 @@ public sealed record ReplicaState
     public long HeadRequests { get; init; }
 
     public long MultipartRequests { get; init; }
+
+    /// <summary>When the last validation (in-process restore drill) ran, and what it found.</summary>
+    public DateTimeOffset? LastValidationAt { get; init; }
+
+    public string? LastValidationStatus { get; init; }
+
+    public string? LastValidationReason { get; init; }
+
+    public long ValidationsPassed { get; init; }
+
+    public long ValidationsFailed { get; init; }
 }

@@ -39,4 +39,6 @@ public sealed record DrillResult
     public string? RestoredPath { get; init; }
 
     public TimeSpan Duration { get; init; }
+
+    public DateTimeOffset FinishedAt { get; init; } = DateTimeOffset.UtcNow;
 }
