@@ -115,6 +115,15 @@ public abstract class EngineCmdlet : PSCmdlet
                 // Ctrl+C: the pipeline no longer takes output, but the engine still finishes its
                 // final work (a last sync, removing temporary files) before the cmdlet returns.
             }
+            catch (System.Management.Automation.Host.HostException)
+            {
+                // A preference set to Inquire (e.g. -Debug on a compiled cmdlet) cannot prompt in a
+                // non-interactive service: a log line must never stop replication.
+            }
+            catch (PSInvalidOperationException e) when (e.Message.Contains("NonInteractive", StringComparison.Ordinal))
+            {
+                // Same, as pwsh -NonInteractive reports it.
+            }
         }
     }
 

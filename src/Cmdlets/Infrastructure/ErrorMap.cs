@@ -28,6 +28,7 @@ internal static class ErrorMap
         [ReplicaErrorCode.AlreadyReplicating] = ("AlreadyReplicating", ErrorCategory.ResourceBusy),
         [ReplicaErrorCode.StoreAccessDenied] = ("StoreAccessDenied", ErrorCategory.PermissionDenied),
         [ReplicaErrorCode.BucketNotFound] = ("BucketNotFound", ErrorCategory.ObjectNotFound),
+        [ReplicaErrorCode.StoreRejected] = ("StoreRejected", ErrorCategory.ProtocolError),
         [ReplicaErrorCode.StoreUnreachable] = ("StoreUnreachable", ErrorCategory.ConnectionError),
         [ReplicaErrorCode.ConfigNotFound] = ("ConfigNotFound", ErrorCategory.ObjectNotFound),
         [ReplicaErrorCode.ConfigInvalid] = ("ConfigInvalid", ErrorCategory.InvalidData),

@@ -40,6 +40,8 @@ public enum ReplicaErrorCode
     StoreAccessDenied,
     /// <summary>The bucket does not exist.</summary>
     BucketNotFound,
+    /// <summary>The store refused a request as malformed or unsupported (HTTP 400, 501...): retrying would not help.</summary>
+    StoreRejected,
     /// <summary>The store could not be reached or kept failing after every retry.</summary>
     StoreUnreachable,
     /// <summary>The configuration file does not exist or cannot be read.</summary>

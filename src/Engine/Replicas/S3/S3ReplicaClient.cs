@@ -438,11 +438,18 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
                 $"Bucket '{_options.Bucket}' does not exist at {_options.Endpoint ?? "AWS"}. Create it, or fix 'bucket' in the configuration.", _options.Bucket, e);
         }
 
+        if (e.StatusCode is HttpStatusCode.NotImplemented or HttpStatusCode.BadRequest or HttpStatusCode.MethodNotAllowed or HttpStatusCode.LengthRequired or HttpStatusCode.PreconditionFailed)
+        {
+            return new ReplicaException(ReplicaErrorCode.StoreRejected,
+                $"The store at {_options.Endpoint ?? "AWS"} rejected a request on bucket '{_options.Bucket}' (HTTP {(int)e.StatusCode} {e.ErrorCode}: {e.Message}). It does not accept this request shape; check that the endpoint is an S3-compatible store and report this with the error code.", _options.Bucket, e);
+        }
+
         return null;
     }
 
     private static bool IsTransient(Exception e) => e switch
     {
+        AmazonS3Exception s3 when s3.StatusCode is HttpStatusCode.NotImplemented or HttpStatusCode.HttpVersionNotSupported => false,
         AmazonS3Exception s3 => (int)s3.StatusCode >= 500 || (int)s3.StatusCode == 429 || s3.ErrorCode is "SlowDown" or "RequestTimeout" or "InternalError" || s3.StatusCode == 0,
         AmazonServiceException => true,
         HttpRequestException or IOException or SocketException or OperationCanceledException => true,
@@ -519,7 +526,10 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
             {
                 try
                 {
-                    int n = await _body.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+                    // A body that stalls is a dropped connection too: each read gets the request timeout.
+                    using var readTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    readTimeout.CancelAfter(_owner._options.RequestTimeout);
+                    int n = await _body.ReadAsync(buffer, readTimeout.Token).ConfigureAwait(false);
                     if (n == 0)
                     {
                         throw new IOException($"the body ended after {_position} of {_length} bytes");
