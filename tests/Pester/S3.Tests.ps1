@@ -272,32 +272,30 @@ exit 0
         It 'loads the issue''s R2 sample configuration unchanged but for endpoint, bucket, path and database, and replicates with it' {
             $s = New-S3Scenario -Name 'sample'
             $null = New-TestDatabase -Path $s.Db -Rows 10
-            # The sample from the issue (a Cloudflare R2 bucket). Only the four values a user
-            # would change are replaced; TLS is verified against the proxy's certificate, which
+            # The sample from the issue (a Cloudflare R2 bucket). Only the three values a user
+            # must change (endpoint, bucket, database path) are replaced; TLS is verified against the proxy's certificate, which
             # the child processes trust through SSL_CERT_FILE (no skip-verify needed).
             $sample = @'
 access-key-id: ${LITESTREAM_ACCESS_KEY_ID}
 secret-access-key: ${LITESTREAM_SECRET_ACCESS_KEY}
-
 dbs:
-  - path: /var/lib/pocketbase/pb_data/data.db
+  - path: /pb/pb_data/data.db
     replicas:
       - type: s3
-        bucket: pocketbase-backups
-        path: pb_data/data.db
-        endpoint: https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com
+        endpoint: https://<accountid>.r2.cloudflarestorage.com
+        bucket: my-pb-backups
+        path: taxwalaai/data.db
         region: auto
         force-path-style: true
         snapshot-interval: 12h
         retention: 72h
 '@
             $config = Join-Path $s.Dir 'litestream.yml'
-            $text = $sample.Replace('path: /var/lib/pocketbase/pb_data/data.db', "path: $($s.Db)").
-                Replace('bucket: pocketbase-backups', "bucket: $($s.Bucket)").
-                Replace('path: pb_data/data.db', 'path: r2/data.db').
-                Replace('endpoint: https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com', "endpoint: $($Proxy.Endpoint)")
+            $text = $sample.Replace('path: /pb/pb_data/data.db', "path: $($s.Db)").
+                Replace('bucket: my-pb-backups', "bucket: $($s.Bucket)").
+                Replace('endpoint: https://<accountid>.r2.cloudflarestorage.com', "endpoint: $($Proxy.Endpoint)")
             [System.IO.File]::WriteAllText($config, $text)
-            @(Compare-Object ($sample -split "`r?`n") ($text -split "`r?`n")).Count | Should -Be 8 -Because 'exactly four lines differ from the sample'
+            @(Compare-Object ($sample -split "`r?`n") ($text -split "`r?`n")).Count | Should -Be 6 -Because 'only the endpoint, bucket and db path lines differ from the issue sample'
             $trust = @{ SSL_CERT_FILE = $Proxy.CertificatePath }
 
             Reset-S3Counters -Proxy $Proxy
