@@ -40,7 +40,7 @@ Describe 'SqliteReplica module manifest and exports' -Tag 'Unit' {
         $manifest.PowerShellVersion | Should -Be '7.6'
     }
 
-    It 'lists exactly the module's cmdlets in the manifest, without wildcards' {
+    It 'lists exactly the module''s cmdlets in the manifest, without wildcards' {
         @($manifest.CmdletsToExport | Sort-Object) | Should -Be $expectedCmdlets
     }
 
