@@ -29,12 +29,8 @@ try {
     & $writer init --db $db | Out-Null
     if ($LASTEXITCODE) { throw "writer init failed" }
 
-    Write-Host "== 2. Start-SqliteReplication to $replica (in a thread job)"
-    $job = Start-ThreadJob -ArgumentList $module, $db, $replica -ScriptBlock {
-        param($module, $db, $replica)
-        Import-Module $module
-        Start-SqliteReplication -DatabasePath $db -ReplicaPath $replica -SyncInterval 250ms -Verbose
-    }
+    Write-Host "== 2. Start-SqliteReplication to $replica (as a background job)"
+    $job = Start-SqliteReplication -DatabasePath $db -ReplicaPath $replica -SyncInterval 250ms -AsJob -JobName demo-replication
 
     Write-Host "== 3. Another process writes $Rows rows while replication runs"
     & $writer write --db $db --count $Rows --interval-ms 5 --blob-bytes 200 | Select-Object -Last 1
@@ -43,6 +39,7 @@ try {
     Write-Host "== 4. Stop replication (Stop-Job: final sync of the last commits)"
     Stop-Job $job
     $job | Receive-Job -Verbose 4>&1 | ForEach-Object { "   $_" } | Select-Object -Last 8
+    $job | Format-Table Id, Name, PSJobTypeName, State -AutoSize | Out-Host
     $job | Remove-Job
 
     Write-Host "== 5. What is in the replica"

@@ -13,6 +13,7 @@ public sealed class GetReplicaGenerationCommand : ReplicaCmdlet
     /// <summary>With -ConfigPath: the database, as its path appears in the config.</summary>
     [Parameter(Mandatory = true, ParameterSetName = ConfigSet, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ConfiguredDatabaseCompleter))]
     public override string DatabasePath { get; set; } = null!;
 
     protected override void ProcessRecord()

@@ -13,11 +13,13 @@ public sealed class GetReplicaSnapshotCommand : ReplicaCmdlet
     /// <summary>With -ConfigPath: the database, as its path appears in the config.</summary>
     [Parameter(Mandatory = true, ParameterSetName = ConfigSet, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ConfiguredDatabaseCompleter))]
     public override string DatabasePath { get; set; } = null!;
 
     /// <summary>Only this generation.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidatePattern("^[0-9a-f]{16}$")]
+    [ArgumentCompleter(typeof(GenerationCompleter))]
     public string? Generation { get; set; }
 
     protected override void ProcessRecord()

@@ -19,6 +19,7 @@ public sealed class RestoreSqliteReplicaCommand : ReplicaCmdlet
     /// <summary>With -ConfigPath: the database, as its path appears in the config.</summary>
     [Parameter(Mandatory = true, ParameterSetName = ConfigSet, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ConfiguredDatabaseCompleter))]
     public override string DatabasePath { get; set; } = null!;
 
     /// <summary>The database file to create (with -ConfigPath, defaults to the configured database path).</summary>
@@ -31,6 +32,7 @@ public sealed class RestoreSqliteReplicaCommand : ReplicaCmdlet
     /// <summary>Restore from this generation (default: the one with the newest object).</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidatePattern("^[0-9a-f]{16}$")]
+    [ArgumentCompleter(typeof(GenerationCompleter))]
     public string? Generation { get; set; }
 
     /// <summary>Restore up to and including this WAL index (0x1f works as PowerShell hex).</summary>

@@ -17,7 +17,7 @@ namespace SqliteReplica.Commands;
 /// when it ends.
 /// </summary>
 [Cmdlet(VerbsLifecycle.Start, "SqliteReplication", DefaultParameterSetName = UrlSet)]
-[OutputType(typeof(ReplicationSummary))]
+[OutputType(typeof(ReplicationSummary), typeof(Jobs.ReplicationJob))]
 public sealed class StartSqliteReplicationCommand : S3ParametersCmdlet
 {
     private const string PathSet = "Path";
@@ -103,9 +103,23 @@ public sealed class StartSqliteReplicationCommand : S3ParametersCmdlet
     [Parameter(ParameterSetName = PathSet)]
     public string? MetaPath { get; set; }
 
+    /// <summary>Run in the background as a PowerShell job; Stop-Job does the final sync.</summary>
+    [Parameter]
+    public SwitchParameter AsJob { get; set; }
+
+    /// <summary>With -AsJob: the job's name.</summary>
+    [Parameter]
+    public string? JobName { get; set; }
+
     protected override void ProcessRecord()
     {
         var target = ParameterSetName == ConfigSet ? ConfigPath : DatabasePath;
+        if (AsJob)
+        {
+            StartJob(target);
+            return;
+        }
+
         Replicator replicator;
         try
         {
@@ -188,6 +202,42 @@ public sealed class StartSqliteReplicationCommand : S3ParametersCmdlet
             _application?.Dispose();
             replicator.DisposeAsync().AsTask().GetAwaiter().GetResult();
         }
+    }
+
+    private void StartJob(string target)
+    {
+        var job = new Jobs.ReplicationJob(MyInvocation.Line, JobName);
+        Replicator replicator;
+        try
+        {
+            var specs = ParameterSetName == ConfigSet ? SpecsFromConfig().ToList() : [SpecFromParameters()];
+            if (_exec is not null)
+            {
+                throw new ReplicaException(ReplicaErrorCode.InvalidArgument, "-AsJob cannot run a configuration with 'exec': the application's lifetime would not be tied to the session. Run it in the foreground (as a service).", ConfigPath);
+            }
+
+            replicator = new Replicator(specs, _log ?? job.Log, _metricsAddress);
+        }
+        catch (Exception e)
+        {
+            ThrowEngineError(e, target);
+            return;
+        }
+
+        try
+        {
+            // Fail fast, before there is a job: a second replicator, an unwritable replica...
+            Run(ct => replicator.StartAsync(ct));
+        }
+        catch (Exception e)
+        {
+            replicator.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            ThrowEngineError(e, target);
+        }
+
+        JobRepository.Add(job);
+        job.Start(replicator);
+        WriteObject(job);
     }
 
     /// <summary>Where engine messages go: PowerShell's streams, or the console log a config's 'logging' section asks for.</summary>

@@ -28,11 +28,13 @@ public sealed class TestReplicaRestoreCommand : ReplicaCmdlet
     [Parameter(ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
     [Alias("OutputPath")]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ConfiguredDatabaseCompleter))]
     public override string DatabasePath { get; set; } = null!;
 
     /// <summary>Check this generation (from Get-ReplicaSnapshot); the live comparison is then skipped.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
     [ValidatePattern("^[0-9a-f]{16}$")]
+    [ArgumentCompleter(typeof(GenerationCompleter))]
     public string? Generation { get; set; }
 
     /// <summary>Check up to this WAL index (from Get-ReplicaSnapshot); the live comparison is then skipped.</summary>
