@@ -36,4 +36,15 @@ public sealed record CaptureOptions
     /// Litestream v0.3.13). Copying that would cross it starts a new generation instead.
     /// </summary>
     public long HardIndexBytes { get; init; } = 0xFFFF_FFFFL;
+
+    /// <summary>
+    /// The most local disk the shadow WAL may take while replicas cannot keep up (a store down
+    /// for hours): the larger of this and <see cref="ShadowCapDatabaseMultiple"/> times the
+    /// database size. Past it, continuity is given up: the shadow restarts from the live WAL and
+    /// the replicas get a new generation (a fresh snapshot) once the store is back. The
+    /// application is never blocked.
+    /// </summary>
+    public long ShadowCapMinimumBytes { get; init; } = 256L << 20;
+
+    public double ShadowCapDatabaseMultiple { get; init; } = 2.0;
 }

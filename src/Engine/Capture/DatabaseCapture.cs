@@ -177,6 +177,43 @@ public sealed class DatabaseCapture : IDisposable
         Changed?.Invoke();
     }
 
+    /// <summary>
+    /// Gives up continuity to bound local disk: checkpoints the live WAL (its content is in the
+    /// database file, which the next snapshot copies) and starts a new generation from the
+    /// restarted, near-empty WAL.
+    /// </summary>
+    public void GiveUpContinuity(string reason)
+    {
+        lock (_gate)
+        {
+            if (_conn is null || _snapshotLeases > 0)
+            {
+                return;
+            }
+
+            EndRead();
+            try
+            {
+                Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+                WriteSequenceRow();
+            }
+            catch (SqliteException e) when (e.SqliteErrorCode is 5 or 6)
+            {
+                _log.Debug($"checkpoint before a new generation was busy: {e.Message}");
+            }
+            finally
+            {
+                BeginRead();
+            }
+
+            _log.Warning($"starting a new generation: {reason}");
+            StartGeneration(reason);
+            _lastWalLength = -1;
+        }
+
+        Changed?.Invoke();
+    }
+
     /// <summary>Deletes shadow files no replica needs any more (keeps one older index, as Litestream does).</summary>
     public void CleanShadows(long lowestReplicaIndex)
     {
@@ -520,11 +557,12 @@ public sealed class DatabaseCapture : IDisposable
     {
         var header = ReadValidWalHeader();
         var generation = ReplicaNames.NewGeneration();
-        Directory.CreateDirectory(Meta.ShadowDir(generation));
+        IO.PrivateFiles.CreateDirectory(Meta.ShadowDir(generation));
         var shadowPath = Meta.ShadowPath(generation, 0);
         CreateShadow(shadowPath, header);
         var verifier = new WalChainVerifier(header);
         CopyFrames(shadowPath, verifier, 0);
+        Diagnostics.CrashPoints.Hit(Diagnostics.CrashPoints.GenerationChange);
         Meta.WriteGeneration(generation);
         Meta.RemoveOtherGenerations(generation);
         _hardLimitWarned = false;
@@ -596,6 +634,7 @@ public sealed class DatabaseCapture : IDisposable
                 return;
             }
 
+            Diagnostics.CrashPoints.Hit(Diagnostics.CrashPoints.WalIndexChange);
             _index++;
             var shadowPath = Meta.ShadowPath(_generation!, _index);
             CreateShadow(shadowPath, newHeader);
@@ -745,8 +784,8 @@ public sealed class DatabaseCapture : IDisposable
         var raw = ReadBytes(WalPath, 0, WalHeader.Size);
         try
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            using var fs = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read);
+            IO.PrivateFiles.CreateDirectory(Path.GetDirectoryName(path)!);
+            using var fs = IO.PrivateFiles.Open(path, FileMode.Create, FileAccess.Write, FileShare.Read);
             fs.Write(raw);
             fs.Flush(flushToDisk: true);
         }
@@ -841,6 +880,7 @@ public sealed class DatabaseCapture : IDisposable
                 }
             }
 
+            Diagnostics.CrashPoints.Hit(Diagnostics.CrashPoints.Checkpoint);
             WriteSequenceRow();
         }
         catch (SqliteException e) when (e.SqliteErrorCode is 5 or 6)

@@ -36,7 +36,7 @@ public sealed class MetaDirectory
 
     public void Create()
     {
-        Guard(() => Directory.CreateDirectory(Root));
+        Guard(() => IO.PrivateFiles.CreateDirectory(Root));
     }
 
     /// <summary>The current generation, or null when none is recorded (or the file is not 16 hex digits).</summary>
@@ -58,7 +58,7 @@ public sealed class MetaDirectory
         Guard(() =>
         {
             var tmp = GenerationFile + ".tmp";
-            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write))
+            using (var fs = IO.PrivateFiles.Open(tmp, FileMode.Create, FileAccess.Write))
             {
                 fs.Write(System.Text.Encoding.ASCII.GetBytes(generation + "\n"));
                 fs.Flush(flushToDisk: true);
@@ -161,7 +161,7 @@ public sealed class MetaDirectory
         var path = Path.Combine(Root, LockFileName);
         try
         {
-            var fs = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            var fs = IO.PrivateFiles.Open(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
             fs.SetLength(0);
             fs.Write(System.Text.Encoding.UTF8.GetBytes($"{Environment.ProcessId}\n"));
             fs.Flush();

@@ -50,6 +50,7 @@ public sealed class SnapshotLease : IDisposable
 
             await destination.WriteAsync(buffer.AsMemory(0, whole), ct).ConfigureAwait(false);
             offset += whole;
+            Diagnostics.CrashPoints.Hit(Diagnostics.CrashPoints.SnapshotUpload);
             if (whole < n)
             {
                 break;

@@ -129,6 +129,7 @@ public sealed class DatabaseReplicator : IAsyncDisposable
                 // one-stat idle path (size and mtime unchanged).
                 Capture.Sync(ct, force: notified);
                 CleanShadows();
+                EnforceShadowCap();
                 failures = 0;
                 LastError = null;
                 PublishStatusIfDue();
@@ -265,6 +266,8 @@ public sealed class DatabaseReplicator : IAsyncDisposable
             LocalIndex = local.Index,
             LocalOffset = local.Offset,
             ShadowBytes = SafeShadowBytes(),
+            ShadowCapBytes = ShadowCapBytes(),
+            ContinuityGivenUpAt = ContinuityGivenUpAt,
             LastError = LastError,
             Replicas = Syncers.Select(s =>
             {
@@ -331,6 +334,39 @@ public sealed class DatabaseReplicator : IAsyncDisposable
                 _publishFailedLogged = true;
             }
         }
+    }
+
+    /// <summary>When the shadow WAL last hit its cap.</summary>
+    public DateTimeOffset? ContinuityGivenUpAt { get; private set; }
+
+    public long ShadowCapBytes()
+    {
+        long dbSize = new FileInfo(DbPath) is { Exists: true } f ? f.Length : 0;
+        return Math.Max(_captureOptions.ShadowCapMinimumBytes, (long)(dbSize * _captureOptions.ShadowCapDatabaseMultiple));
+    }
+
+    /// <summary>
+    /// Bounds local disk while replicas cannot keep up: past the cap, give up continuity (new
+    /// generation from the live WAL) rather than fill the disk or block the application.
+    /// </summary>
+    private void EnforceShadowCap()
+    {
+        var local = Capture.Position;
+        if (local.IsNone || Syncers.All(s => s.ConfirmedPosition == local))
+        {
+            return;
+        }
+
+        long bytes = SafeShadowBytes();
+        long cap = ShadowCapBytes();
+        if (bytes <= cap)
+        {
+            return;
+        }
+
+        ContinuityGivenUpAt = DateTimeOffset.UtcNow;
+        _log.Error($"the shadow WAL of '{DbPath}' reached its cap ({bytes} > {cap} bytes) while replicas could not keep up: continuity given up; the replicas will get a new generation (a full snapshot) once they are reachable. The application is not blocked.");
+        Capture.GiveUpContinuity("shadow WAL cap reached while replicas were behind");
     }
 
     private void CleanShadows()

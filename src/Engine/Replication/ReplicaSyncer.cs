@@ -444,6 +444,7 @@ public sealed class ReplicaSyncer
             foreach (var s in oldSnapshots)
             {
                 await Client.DeleteSnapshotAsync(generation, s.Index, ct).ConfigureAwait(false);
+                Diagnostics.CrashPoints.Hit(Diagnostics.CrashPoints.RetentionDelete);
             }
 
             // Whole indexes only, each index's offset-0 segment last, so an interrupted run never

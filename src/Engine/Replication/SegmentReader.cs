@@ -60,6 +60,7 @@ internal static class SegmentReader
 
             await destination.WriteAsync(buffer.AsMemory(0, want), ct).ConfigureAwait(false);
             pos += want;
+            Diagnostics.CrashPoints.Hit(Diagnostics.CrashPoints.SegmentUpload);
         }
 
         if (verifier.LastCommitOffset != end)

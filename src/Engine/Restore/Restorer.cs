@@ -51,8 +51,8 @@ public sealed class Restorer
         var tempDir = options.TempDirectory is null ? dir : Path.GetFullPath(options.TempDirectory);
         try
         {
-            Directory.CreateDirectory(dir);
-            Directory.CreateDirectory(tempDir);
+            IO.PrivateFiles.CreateDirectory(dir);
+            IO.PrivateFiles.CreateDirectory(tempDir);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -42,6 +42,12 @@ public sealed record ReplicationState
 
     public long ShadowBytes { get; init; }
 
+    /// <summary>The most the shadow WAL may take before continuity is given up.</summary>
+    public long ShadowCapBytes { get; init; }
+
+    /// <summary>When the shadow WAL last hit its cap (replicas got a new generation).</summary>
+    public DateTimeOffset? ContinuityGivenUpAt { get; init; }
+
     /// <summary>The capture's last failure (opening the database, writing the shadow WAL...).</summary>
     public string? LastError { get; init; }
 

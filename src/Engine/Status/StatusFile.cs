@@ -12,7 +12,7 @@ public static class StatusFile
     {
         var path = PathFor(meta);
         var tmp = path + ".tmp";
-        File.WriteAllText(tmp, state.ToJson());
+        IO.PrivateFiles.WriteAllText(tmp, state.ToJson());
         File.Move(tmp, path, overwrite: true);
     }
 

@@ -9,8 +9,6 @@ namespace SqliteReplica.Engine.Replicas.File;
 /// </summary>
 public sealed class FileReplicaClient : IReplicaClient
 {
-    private const UnixFileMode NewFileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-    private const UnixFileMode DirMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
 
     public FileReplicaClient(string root)
     {
@@ -184,7 +182,7 @@ public sealed class FileReplicaClient : IReplicaClient
         var tmp = path + ".tmp";
         try
         {
-            CreateDirectories(dir);
+            IO.PrivateFiles.CreateDirectory(dir);
             long length;
             var options = new FileStreamOptions
             {
@@ -192,7 +190,7 @@ public sealed class FileReplicaClient : IReplicaClient
                 Access = FileAccess.Write,
                 Share = FileShare.None,
                 BufferSize = 1 << 16,
-                UnixCreateMode = NewFileMode,
+                UnixCreateMode = IO.PrivateFiles.FileMode,
             };
             await using (var fs = new FileStream(tmp, options))
             {
@@ -217,22 +215,6 @@ public sealed class FileReplicaClient : IReplicaClient
             TryDelete(tmp);
             throw;
         }
-    }
-
-    private void CreateDirectories(string dir)
-    {
-        if (Directory.Exists(dir))
-        {
-            return;
-        }
-
-        var parent = Path.GetDirectoryName(dir);
-        if (parent is not null && !Directory.Exists(parent))
-        {
-            CreateDirectories(parent);
-        }
-
-        Directory.CreateDirectory(dir, DirMode);
     }
 
     private static void TryDelete(string path)

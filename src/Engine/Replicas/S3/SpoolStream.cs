@@ -35,9 +35,9 @@ internal sealed class SpoolStream : Stream
     {
         if (_file is null && _memory!.Length + buffer.Length > _memoryLimit)
         {
-            Directory.CreateDirectory(_directory);
+            IO.PrivateFiles.CreateDirectory(_directory);
             var path = System.IO.Path.Combine(_directory, $".sqlitereplica-upload-{Guid.NewGuid():N}.tmp");
-            _file = new FileStream(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
+            _file = IO.PrivateFiles.Open(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16, FileOptions.DeleteOnClose);
             _memory.Position = 0;
             _memory.CopyTo(_file);
             _memory.Dispose();
