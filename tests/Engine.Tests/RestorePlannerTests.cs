@@ -49,6 +49,8 @@ public class RestorePlannerTests
 
         public Task CheckWritableAsync(CancellationToken ct) => throw new NotSupportedException();
 
+        public Task<IReplicaLease> AcquireLeaseAsync(LeaseOwner owner, CancellationToken ct) => throw new NotSupportedException();
+
         public Task<IReadOnlyList<string>> ListGenerationsAsync(CancellationToken ct)
         {
             ct.ThrowIfCancellationRequested();

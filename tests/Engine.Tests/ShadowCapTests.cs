@@ -19,6 +19,15 @@ public class ShadowCapTests
 
         public Task CheckWritableAsync(CancellationToken ct) => Task.CompletedTask;
 
+        public Task<IReplicaLease> AcquireLeaseAsync(LeaseOwner owner, CancellationToken ct) => Task.FromResult<IReplicaLease>(new NoLease());
+
+        private sealed class NoLease : IReplicaLease
+        {
+            public Task RenewIfDueAsync(CancellationToken ct) => Task.CompletedTask;
+
+            public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+        }
+
         public Task<IReadOnlyList<string>> ListGenerationsAsync(CancellationToken ct) => throw Down();
 
         public Task<IReadOnlyList<SnapshotInfo>> ListSnapshotsAsync(string generation, CancellationToken ct) => throw Down();

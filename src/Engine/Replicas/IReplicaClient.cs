@@ -14,6 +14,12 @@ public interface IReplicaClient
     /// <summary>Where the replica lives, as a URL with no secrets in it.</summary>
     string Url { get; }
 
+    /// <summary>
+    /// Takes the one-writer lease on this replica location, or fails with AlreadyReplicating
+    /// naming the holder. The same replicator restarting on the same host gets its lease back.
+    /// </summary>
+    Task<IReplicaLease> AcquireLeaseAsync(LeaseOwner owner, CancellationToken ct);
+
     /// <summary>Fails with a clear error when the replica location cannot be written.</summary>
     Task CheckWritableAsync(CancellationToken ct);
 

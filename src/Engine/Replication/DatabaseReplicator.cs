@@ -436,10 +436,19 @@ public sealed class DatabaseReplicator : IAsyncDisposable
         }
     }
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         _watcher?.Dispose();
         Capture.Dispose();
-        return ValueTask.CompletedTask;
+        foreach (var s in Syncers)
+        {
+            if (s.Lease is { } lease)
+            {
+                s.Lease = null;
+                await lease.DisposeAsync().ConfigureAwait(false);
+            }
+
+            (s.Client as IDisposable)?.Dispose();
+        }
     }
 }

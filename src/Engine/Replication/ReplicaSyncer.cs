@@ -43,6 +43,9 @@ public sealed class ReplicaSyncer
 
     public IReplicaClient Client { get; }
 
+    /// <summary>The one-writer lease on the replica location, taken at start.</summary>
+    public IReplicaLease? Lease { get; set; }
+
     /// <summary>The newest position the store has acknowledged.</summary>
     public Position ConfirmedPosition
     {
@@ -349,6 +352,11 @@ public sealed class ReplicaSyncer
     private async Task UploadSegmentAsync(Position start, long end, CancellationToken ct)
     {
         var shadowPath = _capture.Meta.ShadowPath(start.Generation, start.Index);
+        if (Lease is not null)
+        {
+            await Lease.RenewIfDueAsync(ct).ConfigureAwait(false);
+        }
+
         var sw = Stopwatch.StartNew();
         long payload = 0;
         long stored = await Client.WriteSegmentAsync(start.Generation, start.Index, start.Offset, async (dst, token) =>
@@ -371,6 +379,11 @@ public sealed class ReplicaSyncer
             // Everything the database file may already hold must be in the replica before the
             // snapshot, so a point-in-time restore from this snapshot never mixes page versions.
             await UploadPendingAsync(at, ct).ConfigureAwait(false);
+        }
+
+        if (Lease is not null)
+        {
+            await Lease.RenewIfDueAsync(ct).ConfigureAwait(false);
         }
 
         var sw = Stopwatch.StartNew();

@@ -31,6 +31,43 @@ public sealed class FileReplicaClient : IReplicaClient
 
     public string SegmentPath(string generation, long index, long offset) => Path.Combine(WalDir(generation), ReplicaNames.SegmentName(index, offset));
 
+    public Task<IReplicaLease> AcquireLeaseAsync(LeaseOwner owner, CancellationToken ct)
+    {
+        ct.ThrowIfCancellationRequested();
+        var path = Path.Combine(Root, ".sqlitereplica-lease");
+        try
+        {
+            IO.PrivateFiles.CreateDirectory(Root);
+            var fs = IO.PrivateFiles.Open(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            fs.SetLength(0);
+            fs.Write(System.Text.Encoding.UTF8.GetBytes(owner + "\n"));
+            fs.Flush();
+            return Task.FromResult<IReplicaLease>(new FileLease(fs));
+        }
+        catch (IOException e) when (System.IO.File.Exists(path))
+        {
+            string holder = "another replicator";
+            try
+            {
+                holder = System.IO.File.ReadAllText(path).Trim();
+            }
+            catch (IOException)
+            {
+            }
+
+            throw new ReplicaException(ReplicaErrorCode.AlreadyReplicating,
+                $"Replica location '{Root}' is already written by {holder}. Two replicators on one location would interleave histories; stop the other one or use another replica path.", Root, e);
+        }
+    }
+
+    /// <summary>An OS lock on a file in the replica directory: released by the kernel if the process dies.</summary>
+    private sealed class FileLease(FileStream lockFile) : IReplicaLease
+    {
+        public Task RenewIfDueAsync(CancellationToken ct) => Task.CompletedTask;
+
+        public ValueTask DisposeAsync() => lockFile.DisposeAsync();
+    }
+
     public async Task CheckWritableAsync(CancellationToken ct)
     {
         var probe = Path.Combine(Root, $".sqlitereplica-probe-{Environment.ProcessId}");

@@ -79,6 +79,143 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
 
     private string GenerationsPrefix => Key("generations") + "/";
 
+    private string LeaseKey => Key("sqlitereplica-lease.json");
+
+    private sealed record LeaseRecord(string Host, int ProcessId, string DatabasePath, DateTimeOffset ExpiresAt);
+
+    public async Task<IReplicaLease> AcquireLeaseAsync(LeaseOwner owner, CancellationToken ct)
+    {
+        var lease = new S3Lease(this, owner);
+        await lease.AcquireAsync(ct).ConfigureAwait(false);
+        return lease;
+    }
+
+    /// <summary>
+    /// The lease object (outside generations/, so Litestream never sees it), written with
+    /// conditional PUTs: If-None-Match:* to create, If-Match:&lt;etag&gt; to renew or take over an
+    /// expired (or our own) lease. A 412 means someone else holds or took it.
+    /// </summary>
+    private sealed class S3Lease(S3ReplicaClient client, LeaseOwner owner) : IReplicaLease
+    {
+        private string? _etag;
+        private DateTimeOffset _renewedAt;
+
+        public async Task AcquireAsync(CancellationToken ct)
+        {
+            if (await TryPutAsync(ifNoneMatch: true, null, ct).ConfigureAwait(false))
+            {
+                return;
+            }
+
+            var (current, etag) = await ReadAsync(ct).ConfigureAwait(false);
+            if (current is not null && current.ExpiresAt > DateTimeOffset.UtcNow && !owner.SameReplicator(new LeaseOwner(current.Host, current.ProcessId, current.DatabasePath)))
+            {
+                throw new ReplicaException(ReplicaErrorCode.AlreadyReplicating,
+                    $"Replica '{client.Url}' is held by process {current.ProcessId} on {current.Host} replicating '{current.DatabasePath}' until {current.ExpiresAt:u}. Two replicators on one location would interleave histories: stop the other one (its lease lapses {client._options.LeaseDuration.TotalSeconds:F0} s after its last upload) or use another path.", client.LeaseKey);
+            }
+
+            if (etag is null || !await TryPutAsync(ifNoneMatch: false, etag, ct).ConfigureAwait(false))
+            {
+                throw new ReplicaException(ReplicaErrorCode.AlreadyReplicating,
+                    $"Another replicator took the lease on '{client.Url}' at the same moment. Stop the other replicator first.", client.LeaseKey);
+            }
+
+            client._log.Verbose(current is null ? $"lease on {client.Url} taken" : $"lease on {client.Url} taken over from {current.Host} (process {current.ProcessId}, {(current.ExpiresAt <= DateTimeOffset.UtcNow ? "expired" : "the same replicator restarted")})");
+        }
+
+        public async Task RenewIfDueAsync(CancellationToken ct)
+        {
+            if (DateTimeOffset.UtcNow - _renewedAt < client._options.LeaseDuration / 3)
+            {
+                return;
+            }
+
+            if (!await TryPutAsync(ifNoneMatch: false, _etag, ct).ConfigureAwait(false))
+            {
+                var (current, _) = await ReadAsync(ct).ConfigureAwait(false);
+                throw new ReplicaException(ReplicaErrorCode.AlreadyReplicating,
+                    $"The lease on '{client.Url}' was taken by {(current is null ? "another replicator" : $"process {current.ProcessId} on {current.Host}")} while this replicator was idle. This replicator stops uploading to it; restart it once the other one is stopped.", client.LeaseKey);
+            }
+        }
+
+        private async Task<bool> TryPutAsync(bool ifNoneMatch, string? ifMatch, CancellationToken ct)
+        {
+            var record = new LeaseRecord(owner.Host, owner.ProcessId, owner.DatabasePath, DateTimeOffset.UtcNow + client._options.LeaseDuration);
+            var body = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(record);
+            try
+            {
+                var response = await client.Retry("write lease", client.LeaseKey, async t =>
+                {
+                    client.Counters.CountPut();
+                    var request = new PutObjectRequest
+                    {
+                        BucketName = client._options.Bucket,
+                        Key = client.LeaseKey,
+                        InputStream = new MemoryStream(body),
+                        MD5Digest = Convert.ToBase64String(MD5.HashData(body)),
+                        UseChunkEncoding = false,
+                        DisablePayloadSigning = client._https,
+                        DisableDefaultChecksumValidation = true,
+                    };
+                    if (ifNoneMatch)
+                    {
+                        request.IfNoneMatch = "*";
+                    }
+                    else
+                    {
+                        request.IfMatch = ifMatch;
+                    }
+
+                    return await client._s3.PutObjectAsync(request, t).ConfigureAwait(false);
+                }, ct).ConfigureAwait(false);
+                _etag = response.ETag;
+                _renewedAt = DateTimeOffset.UtcNow;
+                return true;
+            }
+            catch (ReplicaException e) when (e.InnerException is AmazonS3Exception { StatusCode: HttpStatusCode.PreconditionFailed or HttpStatusCode.Conflict })
+            {
+                return false;
+            }
+        }
+
+        private async Task<(LeaseRecord? Record, string? ETag)> ReadAsync(CancellationToken ct)
+        {
+            try
+            {
+                using var response = await client.OpenRangeAsync(client.LeaseKey, 0, null, ct).ConfigureAwait(false);
+                var record = await System.Text.Json.JsonSerializer.DeserializeAsync<LeaseRecord>(response.ResponseStream, cancellationToken: ct).ConfigureAwait(false);
+                return (record, response.ETag);
+            }
+            catch (ReplicaException e) when (e.Code == ReplicaErrorCode.SegmentMissing)
+            {
+                return (null, null);
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                return (new LeaseRecord("unknown", 0, "unknown", DateTimeOffset.MinValue), null);
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (_etag is null)
+            {
+                return;
+            }
+
+            try
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                client.Counters.CountDelete();
+                await client._s3.DeleteObjectAsync(new DeleteObjectRequest { BucketName = client._options.Bucket, Key = client.LeaseKey, IfMatch = _etag }, cts.Token).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                client._log.Debug($"could not release the lease on {client.Url}: {e.Message}; it lapses by itself");
+            }
+        }
+    }
+
     public async Task CheckWritableAsync(CancellationToken ct)
     {
         var probe = Key($".sqlitereplica-probe-{Environment.MachineName}-{Environment.ProcessId}");

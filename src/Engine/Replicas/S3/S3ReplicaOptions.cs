@@ -33,6 +33,9 @@ public sealed record S3ReplicaOptions
     /// <summary>Objects larger than this are uploaded in parts.</summary>
     public long MultipartThreshold { get; init; } = 16L << 20;
 
+    /// <summary>How long a replica-location lease lives without a renewal (renewals ride along with uploads).</summary>
+    public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Where objects are staged before upload (default: the system temp directory).</summary>
     public string? SpoolDirectory { get; init; }
 }
