@@ -268,7 +268,7 @@ public sealed class StartSqliteReplicationCommand : S3ParametersCmdlet
             Retention = Retention,
             RetentionCheckInterval = RetentionCheckInterval,
         };
-        var replicas = clients.Select((c, i) => (c, replicaOptions with { Name = clients.Length == 1 ? c.Type : $"{c.Type}{i + 1}" })).ToList();
+        var replicas = clients.Select((c, i) => (c, replicaOptions with { Name = clients.Count(x => x.Type == c.Type) == 1 ? c.Type : $"{c.Type}-{i + 1}" })).ToList();
         var capture = new CaptureOptions
         {
             MetaPath = MetaPath is null ? null : ResolvePath(MetaPath),

@@ -43,6 +43,12 @@ public static class ReplicaClientFactory
         switch (uri.Scheme.ToLowerInvariant())
         {
             case "file":
+                if (s3 is not null && (s3.Endpoint is not null || s3.Region is not null || s3.Credentials is not null || s3.SkipVerify || s3.ForcePathStyle is not null))
+                {
+                    throw new ReplicaException(ReplicaErrorCode.InvalidArgument,
+                        $"-Endpoint, -Region, -Credential, -SkipVerify and -ForcePathStyle apply to s3:// replicas only; '{url}' is a file replica. Remove them.", url);
+                }
+
                 var path = Uri.UnescapeDataString(uri.AbsolutePath);
                 if (!string.IsNullOrEmpty(uri.Host))
                 {

@@ -131,7 +131,7 @@ public static class RestoreDrill
                 }
                 else
                 {
-                    bool stale = live.Position is null || checks.Any(c => c.Name == "Freshness" && c.Outcome == DrillOutcome.Failed);
+                    bool stale = !explicitPoint && (live.Position is null || checks.Any(c => c.Name == "Freshness" && c.Outcome == DrillOutcome.Failed));
                     if (live.Position is null && !explicitPoint)
                     {
                         var newest = await NewestObjectAsync(client, restored.Generation, ct).ConfigureAwait(false);
