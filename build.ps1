@@ -30,7 +30,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('Build', 'Test', 'Demo', 'Clean')]
+    [ValidateSet('Build', 'Test', 'Demo', 'Clean', 'Package')]
     [string] $Task = 'Build',
 
     [string[]] $Tag = @(),
@@ -72,6 +72,11 @@ $DemoScript = Join-Path $RepoRoot 'examples/demo.ps1'
 $PesterVersion = '5.7.1'
 # An older YamlDotNet than the engine's, loaded first by the dependency-isolation test.
 $OtherYamlDotNetVersion = '11.2.1'
+# Older AWSSDK.Core and Microsoft.Data.Sqlite than the engine's (with the SQLitePCLRaw.core the
+# latter references), loaded first by the coexistence test.
+$OtherAwsSdkCoreVersion = '3.7.402'
+$OtherSqliteVersion = '8.0.34'
+$OtherSqlitePclVersion = '2.1.13'
 
 # --- Helpers -------------------------------------------------------------------------------
 
@@ -153,6 +158,7 @@ function Invoke-BuildTask {
     Build-Engine
     Build-Cmdlets
     Copy-ModuleFiles -Version $version
+    Build-Help
     Assert-ModuleLayout
     Build-Writer
 
@@ -208,6 +214,21 @@ function Copy-ModuleFiles {
     }
 }
 
+function Build-Help {
+    # docs/cmdlets/<Verb-Noun>.md -> en-US/SqliteReplica.dll-Help.xml (MAML, what Get-Help reads for
+    # a binary module). The converter imports the built module, so it runs in a child pwsh.
+    Write-Step 'Compiling docs/cmdlets into en-US/SqliteReplica.dll-Help.xml'
+    $helpFile = Join-Path $ModuleDir 'en-US/SqliteReplica.dll-Help.xml'
+    $exitCode = Invoke-ChildPwsh -ScriptPath (Join-Path $RepoRoot 'build/HelpConverter.ps1') -ArgumentList @(
+        '-ModuleManifest', $ModuleManifest
+        '-MarkdownPath', (Join-Path $RepoRoot 'docs/cmdlets')
+        '-OutputPath', $helpFile
+    )
+    if ($exitCode -ne 0 -or -not (Test-Path -LiteralPath $helpFile)) {
+        throw "Compiling the cmdlet help failed (exit code $exitCode)."
+    }
+}
+
 function Assert-ModuleLayout {
     $required = @(
         'SqliteReplica.dll'
@@ -221,7 +242,7 @@ function Assert-ModuleLayout {
         }
     }
 
-    $allowedTopLevel = @('SqliteReplica.dll', 'SqliteReplica.pdb', 'SqliteReplica.psd1', 'SqliteReplica.Format.ps1xml', 'dependencies')
+    $allowedTopLevel = @('SqliteReplica.dll', 'SqliteReplica.pdb', 'SqliteReplica.psd1', 'SqliteReplica.Format.ps1xml', 'dependencies', 'en-US')
     $unexpected = @(Get-ChildItem -LiteralPath $ModuleDir -Force | Where-Object Name -NotIn $allowedTopLevel)
     if ($unexpected.Count -gt 0) {
         throw "Module layout is wrong: unexpected top-level entries $($unexpected.Name -join ', ') (the engine and its packages belong in dependencies/)."
@@ -242,13 +263,17 @@ function Build-Writer {
 # --- Test dependencies ---------------------------------------------------------------------
 
 function Install-NuGetTestTools {
-    # Pester and the "other" YamlDotNet come from NuGet through a throwaway project that only
-    # downloads them (PackageDownload), into .tools/nuget/<id>/<version>/.
+    # Pester and the "other" YamlDotNet, AWSSDK.Core and Microsoft.Data.Sqlite come from NuGet
+    # through a throwaway project that only downloads them (PackageDownload), into
+    # .tools/nuget/<id>/<version>/.
     $pester = Join-Path $NuGetToolsDir "pester/$PesterVersion/tools/Pester.psd1"
     $yamlRoot = Join-Path $NuGetToolsDir "yamldotnet/$OtherYamlDotNetVersion"
+    $awsRoot = Join-Path $NuGetToolsDir "awssdk.core/$OtherAwsSdkCoreVersion"
+    $sqliteRoot = Join-Path $NuGetToolsDir "microsoft.data.sqlite.core/$OtherSqliteVersion"
+    $sqlitePclRoot = Join-Path $NuGetToolsDir "sqlitepclraw.core/$OtherSqlitePclVersion"
 
-    if (-not ((Test-Path -LiteralPath $pester) -and (Test-Path -LiteralPath $yamlRoot))) {
-        Write-Step "Restoring Pester $PesterVersion and YamlDotNet $OtherYamlDotNetVersion into .tools/"
+    if (@($pester, $yamlRoot, $awsRoot, $sqliteRoot, $sqlitePclRoot | Where-Object { -not (Test-Path -LiteralPath $_) }).Count -gt 0) {
+        Write-Step "Restoring Pester $PesterVersion and the other versions of YamlDotNet, AWSSDK.Core and Microsoft.Data.Sqlite into .tools/"
         $projectDir = Join-Path $ToolsDir 'restore'
         $null = New-Item -ItemType Directory -Path $projectDir -Force
         # Empty Directory.* files stop MSBuild from importing the repository's own
@@ -264,6 +289,9 @@ function Install-NuGetTestTools {
   <ItemGroup>
     <PackageDownload Include="Pester" Version="[$PesterVersion]" />
     <PackageDownload Include="YamlDotNet" Version="[$OtherYamlDotNetVersion]" />
+    <PackageDownload Include="AWSSDK.Core" Version="[$OtherAwsSdkCoreVersion]" />
+    <PackageDownload Include="Microsoft.Data.Sqlite.Core" Version="[$OtherSqliteVersion]" />
+    <PackageDownload Include="SQLitePCLRaw.core" Version="[$OtherSqlitePclVersion]" />
   </ItemGroup>
 </Project>
 "@
@@ -278,19 +306,24 @@ function Install-NuGetTestTools {
     }
 
     # The most specific library build that pwsh 7.6 (.NET 10) can load.
-    $yaml = $null
-    foreach ($framework in 'net8.0', 'net7.0', 'net6.0', 'net5.0', 'netstandard2.1', 'netstandard2.0') {
-        $candidate = Join-Path $yamlRoot "lib/$framework/YamlDotNet.dll"
-        if (Test-Path -LiteralPath $candidate) {
-            $yaml = $candidate
-            break
+    $findLibrary = {
+        param([string] $PackageRoot, [string] $FileName)
+        foreach ($framework in 'net8.0', 'net7.0', 'net6.0', 'net5.0', 'netstandard2.1', 'netstandard2.0') {
+            $candidate = Join-Path $PackageRoot "lib/$framework/$FileName"
+            if (Test-Path -LiteralPath $candidate) {
+                return $candidate
+            }
         }
-    }
-    if ($null -eq $yaml) {
-        throw "No loadable YamlDotNet.dll found under '$yamlRoot/lib'."
+        throw "No loadable $FileName found under '$PackageRoot/lib'."
     }
 
-    [pscustomobject]@{ PesterManifest = $pester; OtherYamlDotNet = $yaml }
+    [pscustomobject]@{
+        PesterManifest  = $pester
+        OtherYamlDotNet = & $findLibrary $yamlRoot 'YamlDotNet.dll'
+        OtherAwsSdkCore = & $findLibrary $awsRoot 'AWSSDK.Core.dll'
+        OtherSqlite     = & $findLibrary $sqliteRoot 'Microsoft.Data.Sqlite.dll'
+        OtherSqlitePcl  = & $findLibrary $sqlitePclRoot 'SQLitePCLRaw.core.dll'
+    }
 }
 
 function Install-Litestream {
@@ -461,6 +494,9 @@ function Invoke-TestTask {
             SQLITEREPLICA_WRITER     = Join-Path $WriterDir 'SqliteWriter'
             SQLITEREPLICA_S3PROXY    = Join-Path $S3ProxyDir 'S3Proxy'
             SQLITEREPLICA_OTHER_YAML = $nuget.OtherYamlDotNet
+            SQLITEREPLICA_OTHER_AWSSDK_CORE = $nuget.OtherAwsSdkCore
+            SQLITEREPLICA_OTHER_SQLITE      = $nuget.OtherSqlite
+            SQLITEREPLICA_OTHER_SQLITEPCL   = $nuget.OtherSqlitePcl
         }))
     }
     catch {
@@ -505,6 +541,46 @@ function Invoke-DemoTask {
     }
 }
 
+function Invoke-PackageTask {
+    # Build, then pack out/SqliteReplica, dependencies/ included (the engine, its packages and
+    # their native libraries), into out/package/SqliteReplica.<version>.nupkg with PSResourceGet's
+    # Compress-PSResource: no repository is registered. Install it from that folder with
+    # Register-PSResourceRepository -Uri out/package and Install-PSResource SqliteReplica.
+    Invoke-BuildTask
+    $packageDir = Join-Path $OutDir 'package'
+    if (Test-Path -LiteralPath $packageDir) {
+        Remove-Item -LiteralPath $packageDir -Recurse -Force
+    }
+    $null = New-Item -ItemType Directory -Path $packageDir -Force
+
+    # PSResourceGet writes its repository store under the user's data folder, or into the current
+    # directory (here: the repository) when that folder does not exist yet.
+    $null = New-Item -ItemType Directory -Force -Path ([Environment]::GetFolderPath('LocalApplicationData', 'DoNotVerify'))
+    Write-Step 'Packing out/SqliteReplica into out/package'
+    Import-Module -Name Microsoft.PowerShell.PSResourceGet -ErrorAction Stop
+    $package = @(Compress-PSResource -Path $ModuleDir -DestinationPath $packageDir -PassThru)
+    if ($package.Count -ne 1 -or -not (Test-Path -LiteralPath $package[0].FullName)) {
+        throw "Compress-PSResource did not produce one package in $packageDir."
+    }
+
+    # The package must hold everything the module loads at run time.
+    $zip = [IO.Compression.ZipFile]::OpenRead($package[0].FullName)
+    try {
+        $entries = [Collections.Generic.HashSet[string]]::new([string[]] @($zip.Entries.FullName), [StringComparer]::Ordinal)
+    }
+    finally {
+        $zip.Dispose()
+    }
+    foreach ($relative in 'SqliteReplica.psd1', 'SqliteReplica.dll', 'SqliteReplica.Format.ps1xml',
+        'dependencies/SqliteReplica.Engine.dll', 'dependencies/SqliteReplica.Engine.deps.json',
+        'dependencies/runtimes/linux-x64/native/libe_sqlite3.so') {
+        if (-not $entries.Contains($relative)) {
+            throw "The package $($package[0].Name) lacks '$relative'."
+        }
+    }
+    Write-Step "Package ready: $($package[0].FullName)"
+}
+
 function Invoke-CleanTask {
     foreach ($path in $OutDir, $ToolsDir) {
         if (Test-Path -LiteralPath $path) {
@@ -523,6 +599,7 @@ try {
         'Test' { Invoke-TestTask }
         'Demo' { Invoke-DemoTask }
         'Clean' { Invoke-CleanTask }
+        'Package' { Invoke-PackageTask }
     }
 }
 finally {

@@ -53,8 +53,8 @@ public sealed class Replicator : IAsyncDisposable
 
             foreach (var s in db.Syncers)
             {
-                s.Lease = await s.Client.AcquireLeaseAsync(LeaseOwner.Current(db.DbPath), ct).ConfigureAwait(false);
                 await s.Client.CheckWritableAsync(ct).ConfigureAwait(false);
+                s.Lease = await s.Client.AcquireLeaseAsync(LeaseOwner.Current(db.DbPath), ct).ConfigureAwait(false);
                 _log.Verbose($"replicating '{db.DbPath}' to {s.Client.Type} replica '{s.Name}' at {s.Client.Url}");
             }
         }

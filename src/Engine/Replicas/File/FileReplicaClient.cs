@@ -44,7 +44,12 @@ public sealed class FileReplicaClient : IReplicaClient
             fs.Flush();
             return Task.FromResult<IReplicaLease>(new FileLease(fs));
         }
-        catch (IOException e) when (System.IO.File.Exists(path))
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException && !IsLockContention(e, path))
+        {
+            throw new ReplicaException(ReplicaErrorCode.ReplicaNotWritable,
+                $"Cannot write replica location '{Root}': {e.Message}. Check that the replica directory is on a writable filesystem with free space.", Root, e);
+        }
+        catch (IOException e)
         {
             string holder = "another replicator";
             try
@@ -59,6 +64,9 @@ public sealed class FileReplicaClient : IReplicaClient
                 $"Replica location '{Root}' is already written by {holder}. Two replicators on one location would interleave histories; stop the other one or use another replica path.", Root, e);
         }
     }
+
+    private static bool IsLockContention(Exception e, string path) =>
+        e is IOException && System.IO.File.Exists(path) && (e.HResult == 11 || e.Message.Contains("being used", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("lock", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>An OS lock on a file in the replica directory: released by the kernel if the process dies.</summary>
     private sealed class FileLease(FileStream lockFile) : IReplicaLease
