@@ -17,7 +17,12 @@ public sealed class DurationTransformationAttribute : ArgumentTransformationAttr
         {
             case TimeSpan ts:
                 return ts;
-            case int or long or double or float or decimal:
+            case decimal:
+                // 7d is PowerShell's decimal literal 7, not seven days.
+                throw new ArgumentTransformationMetadataException(
+                    $"'{value}' arrived as a decimal number (PowerShell reads 7d as the decimal 7, not 7 days). Write a Go duration in quotes, e.g. '168h', or a [TimeSpan] such as (New-TimeSpan -Days 7).");
+            case short or ushort or byte or sbyte or int or uint or long or ulong or double or float:
+                // 3s is PowerShell's [short] literal 3: seconds either way.
                 return TimeSpan.FromSeconds(Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture));
             case string s when GoDuration.TryParse(s, out var d):
                 return d;

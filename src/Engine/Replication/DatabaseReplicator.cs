@@ -60,6 +60,11 @@ public sealed class DatabaseReplicator : IAsyncDisposable
     public long HeartbeatsSent => Interlocked.Read(ref _heartbeatsSent);
 
     private long _heartbeatsSent;
+    private Position _previousLocal = Position.None;
+
+    private static bool Reached(Position confirmed, Position target) =>
+        !confirmed.IsNone && confirmed.Generation == target.Generation &&
+        (confirmed.Index > target.Index || (confirmed.Index == target.Index && confirmed.Offset >= target.Offset));
     private DateTimeOffset _lastHeartbeatCall = DateTimeOffset.MinValue;
     private static readonly HttpClient HeartbeatClient = new() { Timeout = TimeSpan.FromSeconds(10) };
 
@@ -207,8 +212,13 @@ public sealed class DatabaseReplicator : IAsyncDisposable
             return;
         }
 
+        // Beat only when every replica has confirmed at least where the capture stood at the
+        // previous look: copying keeps up (a busy database is never exactly caught up at one
+        // instant), and a replica that stops confirming stops the beat within one look.
         var local = Capture.Position;
-        if (local.IsNone || Syncers.Any(s => s.ConfirmedPosition != local || s.LastValidation?.Status == Verification.DrillOutcome.Failed))
+        var previous = _previousLocal;
+        _previousLocal = local;
+        if (local.IsNone || previous.IsNone || Syncers.Any(s => !Reached(s.ConfirmedPosition, previous) || s.LastValidation?.Status == Verification.DrillOutcome.Failed || s.ConsecutiveFailures > 0))
         {
             return;
         }

@@ -40,6 +40,11 @@ public static class HealthEvaluator
             return new(false, "the replicator does not report this replica", double.NaN);
         }
 
+        if (state.Generation is not null && state.LastError is not null)
+        {
+            return new(false, $"the replicator cannot capture the database: {state.LastError}", double.NaN);
+        }
+
         if (state.Generation is null)
         {
             return new(false, state.LastError is null ? "the database is not being captured yet" : $"the database cannot be captured: {state.LastError}", double.NaN);

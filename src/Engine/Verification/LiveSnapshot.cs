@@ -35,14 +35,23 @@ public sealed record LiveSnapshot(DatabaseDigest Digest, Position? Position, Dat
             {
                 ct.ThrowIfCancellationRequested();
                 var before = CommittedEnd(walPath);
+                var publishedBefore = PublishedFrames(dbPath + "-shm");
                 var newest = NewestCommit(dbPath, walPath);
                 Exec(c, "BEGIN");
                 try
                 {
                     Exec(c, "SELECT COUNT(*) FROM sqlite_master");
                     var after = CommittedEnd(walPath);
-                    if (before != after && attempt < 20)
+                    var publishedAfter = PublishedFrames(dbPath + "-shm");
+
+                    // SQLite writes a commit's frames first and publishes it in the wal-index
+                    // (-shm) after: a transaction begun in between sees one commit less than the
+                    // WAL file shows. Only a moment when the file and the index agree is a point.
+                    bool agrees = before == after && publishedBefore == publishedAfter &&
+                                  (before is null || publishedBefore is null || before.Offset == before.Header.FrameOffset(publishedBefore.Value));
+                    if (!agrees && attempt < 50)
                     {
+                        Thread.Sleep(5 + attempt);
                         continue;
                     }
 
@@ -71,6 +80,21 @@ public sealed record LiveSnapshot(DatabaseDigest Digest, Position? Position, Dat
     }
 
     private sealed record WalEnd(WalHeader Header, long Offset);
+
+    /// <summary>mxFrame of SQLite's wal-index header (the first copy at the start of -shm, native byte order), or null.</summary>
+    private static long? PublishedFrames(string shmPath)
+    {
+        try
+        {
+            using var h = File.OpenHandle(shmPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var hdr = new byte[48];
+            return RandomAccess.Read(h, hdr, 0) == hdr.Length ? BitConverter.ToUInt32(hdr, 16) : null;
+        }
+        catch (FileNotFoundException)
+        {
+            return null;
+        }
+    }
 
     private static WalEnd? CommittedEnd(string walPath)
     {

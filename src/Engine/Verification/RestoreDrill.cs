@@ -73,7 +73,17 @@ public static class RestoreDrill
                 log.Verbose($"drill: live database '{livePath}' read at {(live.Position?.ToString() ?? "an unmapped point")}");
                 if (live.Position is { } point)
                 {
-                    var waited = await WaitForReplicaAsync(client, point, options.MaxLag, ct).ConfigureAwait(false);
+                    TimeSpan? waited;
+                    try
+                    {
+                        waited = await WaitForReplicaAsync(client, point, options.MaxLag, ct).ConfigureAwait(false);
+                    }
+                    catch (ReplicaException e) when (e.Code is not ReplicaErrorCode.Cancelled)
+                    {
+                        checks.Add(new DrillCheck("Freshness", DrillOutcome.Failed, $"the replica could not be read while waiting for the live point {point}: {e.Code}: {e.Message}", sw.Elapsed));
+                        return Finish(client, options, checks, live, null, null, null, total.Elapsed);
+                    }
+
                     lag = waited;
                     checks.Add(waited is null
                         ? new DrillCheck("Freshness", DrillOutcome.Failed, $"the replica did not reach the live point {point} within {options.MaxLag.TotalSeconds:F0} s: it is stale or replication is stuck", sw.Elapsed)

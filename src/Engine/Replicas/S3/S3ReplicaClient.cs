@@ -130,7 +130,20 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
                 return;
             }
 
-            if (!await TryPutAsync(ifNoneMatch: false, _etag, ct).ConfigureAwait(false))
+            bool renewed;
+            try
+            {
+                renewed = await TryPutAsync(ifNoneMatch: false, _etag, ct).ConfigureAwait(false);
+            }
+            catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound && e.ErrorCode != "NoSuchBucket")
+            {
+                // The lease object is gone (the bucket was recreated, a lifecycle rule...): take
+                // it again, unless someone else already has.
+                client._log.Warning($"the lease on {client.Url} disappeared; taking it again");
+                renewed = await TryPutAsync(ifNoneMatch: true, null, ct).ConfigureAwait(false);
+            }
+
+            if (!renewed)
             {
                 var (current, _) = await ReadAsync(ct).ConfigureAwait(false);
                 throw new ReplicaException(ReplicaErrorCode.AlreadyReplicating,
