@@ -308,6 +308,16 @@ dbs:
             $summary.Count | Should -Be 1
             $summary[0].CaughtUp | Should -BeTrue
 
+            # The replicator's own request counters (kept for status and metrics) match what the
+            # store actually received: only the replicator talked to the proxy since the reset.
+            $served = Get-S3Counters -Proxy $Proxy
+            $summary[0].PutRequests | Should -Be (Get-S3OperationCount $served 'put' -Category) -Because 'PUT requests counted by the replicator = received by the store'
+            $summary[0].GetRequests | Should -Be (Get-S3OperationCount $served 'get' -Category) -Because 'GET requests counted by the replicator = received by the store'
+            $summary[0].ListRequests | Should -Be (Get-S3OperationCount $served 'list' -Category) -Because 'LIST requests counted by the replicator = received by the store'
+            # The summary is written just before the replicator releases its lease (one DELETE more).
+            ($summary[0].DeleteRequests + 1) | Should -Be (Get-S3OperationCount $served 'delete' -Category) -Because 'DELETE requests counted by the replicator, plus the lease release after the summary = received by the store'
+            $summary[0].MultipartRequests | Should -Be (Get-S3OperationCount $served 'multipart' -Category) -Because 'multipart requests counted by the replicator = received by the store'
+
             # Restore and list with the same file, in a child that trusts the certificate the same way.
             $target = Join-Path $s.Dir 'restored.db'
             $lines = Invoke-ChildPwsh -Environment $trust -Script @"
