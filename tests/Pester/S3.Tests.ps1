@@ -587,6 +587,68 @@ dbs:
         }
     }
 
+    Context 'Secrets' {
+        It 'never shows the credentials in any stream, error, exception, status file or summary, even on failures' {
+            $s = New-S3Scenario -Name 'secrets'
+            $null = New-TestDatabase -Path $s.Db -Rows 5
+            $keyId = 'AKSRKEY' + [guid]::NewGuid().ToString('N').Substring(0, 12).ToUpperInvariant()
+            $secret = 'SrSecret/' + [guid]::NewGuid().ToString('N') + '+' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+            $config = Join-Path $s.Dir 'litestream.yml'
+            [System.IO.File]::WriteAllText($config, @"
+access-key-id: $keyId
+secret-access-key: $secret
+dbs:
+  - path: $($s.Db)
+    replicas:
+      - type: s3
+        bucket: $($s.Bucket)
+        path: app.db
+        endpoint: $($Proxy.Endpoint)
+        skip-verify: true
+        sync-interval: 200ms
+"@)
+            $replicator = Start-S3Replicator -LogPath $s.Log -Parameters @{ ConfigPath = $config }
+            $null = Invoke-Writer write --db $s.Db --count 20 --interval-ms 5
+            $null = Wait-LogLine -Path $s.Log -Pattern 'wal segment written' -TimeoutSeconds 30 -Process $replicator
+            $statusJson = Get-ChildItem -LiteralPath $s.Dir -Recurse -Force -Filter 'sqlitereplica-status.json' | Get-Content -Raw
+            $replicator | Stop-TestReplicator -TimeoutSeconds 30 | Should -Be 0 -Because (Get-LogTail -Path $s.Log)
+
+            # Every cmdlet, with the secret given every way, in success and in failure (403, wrong bucket).
+            $lines = Invoke-ChildPwsh -Environment @{ LITESTREAM_ACCESS_KEY_ID = $keyId; LITESTREAM_SECRET_ACCESS_KEY = $secret } -Script @"
+`$ErrorActionPreference = 'Continue'
+`$VerbosePreference = 'Continue'
+`$DebugPreference = 'Continue'
+`$cred = [pscredential]::new('$keyId', (ConvertTo-SecureString '$secret' -AsPlainText -Force))
+`$out = & {
+    Get-ReplicaSnapshot -ConfigPath '$config' -DatabasePath '$($s.Db)'
+    Get-ReplicaGeneration -ReplicaUrl '$($s.Url)' -Endpoint '$($Proxy.Endpoint)' -SkipVerify -Credential `$cred
+    Restore-SqliteReplica -ReplicaUrl '$($s.Url)' -Endpoint '$($Proxy.Endpoint)' -SkipVerify -Credential `$cred -OutputPath '$(Join-Path $s.Dir 'r1.db')'
+    Restore-SqliteReplica -ReplicaUrl 's3://sr-missing-bucket-x/app.db' -Endpoint '$($Proxy.Endpoint)' -SkipVerify -Credential `$cred -OutputPath '$(Join-Path $s.Dir 'r2.db')'
+    Test-ReplicaRestore -ConfigPath '$config' -DatabasePath '$($s.Db)' -MaxLag 5s
+    Get-SqliteReplicationStatus -ConfigPath '$config'
+} *>&1
+`$out | ForEach-Object { if (`$_ -is [System.Management.Automation.ErrorRecord]) { 'ERROR ' + `$_.ToString() + ' ' + `$_.Exception.ToString() } else { `$_ | Format-List * -Force | Out-String -Width 400 } }
+`$out | Where-Object { `$_ -isnot [System.Management.Automation.ErrorRecord] -and `$_ -isnot [string] } | ForEach-Object { try { `$_ | ConvertTo-Json -Depth 4 -WarningAction SilentlyContinue } catch { } }
+"@
+            $null = Set-S3Fault -Proxy $Proxy -Kind status -Status 403 -Code AccessDenied -Message 'Access Denied' -Count -1
+            try {
+                $denied = Invoke-ChildPwsh -Environment @{ LITESTREAM_ACCESS_KEY_ID = $keyId; LITESTREAM_SECRET_ACCESS_KEY = $secret } -Script @"
+`$ErrorActionPreference = 'Continue'
+Restore-SqliteReplica -ReplicaUrl '$($s.Url)' -Endpoint '$($Proxy.Endpoint)' -SkipVerify -OutputPath '$(Join-Path $s.Dir 'r3.db')' *>&1 | ForEach-Object { 'ERROR ' + `$_.ToString() + ' ' + `$_.Exception.ToString() }
+"@
+            }
+            finally {
+                Clear-S3Fault -Proxy $Proxy
+            }
+
+            $everything = @((Get-Content -Raw -LiteralPath $s.Log), $statusJson, ($lines -join "`n"), ($denied -join "`n")) -join "`n"
+            ($lines -join "`n") | Should -Match 'ERROR .*BucketNotFound|NoSuchBucket' -Because 'the failure case really ran'
+            ($denied -join "`n") | Should -Match 'ERROR ' -Because 'the 403 case really ran'
+            $everything.Contains($secret) | Should -BeFalse -Because 'the secret access key must never be formatted into text'
+            $everything.Contains([uri]::EscapeDataString($secret)) | Should -BeFalse
+        }
+    }
+
     Context 'Errors' {
         It 'reports revoked credentials (HTTP 403 AccessDenied) as StoreAccessDenied, from restore and from replication' {
             $s = New-S3Scenario -Name 'denied'
