@@ -76,7 +76,7 @@ function ConvertTo-ScrubbedText {
     if ([string]::IsNullOrEmpty($Text)) { return $Text }
     foreach ($rule in $script:ScrubRules) { $Text = $Text.Replace($rule.Text, $rule.Placeholder) }
     # Any other temp path (a scratch file the product made under the system temp folder).
-    $Text = [regex]::Replace($Text, '/tmp/[^\s''"]+', '<tmp>')
+    $Text = [regex]::Replace($Text, '(?<![\w>])/tmp/[^\s''"]+', '<tmp>')
     # The host name (lease holders, status files).
     $machine = [Environment]::MachineName
     if ($machine) { $Text = [regex]::Replace($Text, "(?<=\bon |""host"":\s*""|Host\s*[=:]\s*)$([regex]::Escape($machine))\b", '<host>') }

@@ -66,10 +66,10 @@ function Invoke-HarnessControls {
 
         # The hostile-case judge.
         $fake = [pscustomobject]@{ Rows = [System.Collections.Generic.List[object]]::new() }
-        Add-HostileRow -Context $fake -Category 'control' -Case 'planted InternalError' -Expected @('SegmentCorrupt') -ErrorId 'InternalError,X'
-        Add-HostileRow -Context $fake -Category 'control' -Case 'planted silent success' -Expected @('SegmentMissing') -Succeeded
-        Add-HostileRow -Context $fake -Category 'control' -Case 'planted wrong database' -Expected @('ok') -Succeeded -WrongDb 'an older state'
-        Add-HostileRow -Context $fake -Category 'control' -Case 'sound case' -Expected @('SegmentCorrupt') -ErrorId 'SegmentCorrupt,X'
+        Add-HostileRow -Context $fake -Category 'control' -Case 'planted InternalError' -Expected @('SegmentCorrupt') -ErrorId 'InternalError,X' -Quiet
+        Add-HostileRow -Context $fake -Category 'control' -Case 'planted silent success' -Expected @('SegmentMissing') -Succeeded -Quiet
+        Add-HostileRow -Context $fake -Category 'control' -Case 'planted wrong database' -Expected @('ok') -Succeeded -WrongDb 'an older state' -Quiet
+        Add-HostileRow -Context $fake -Category 'control' -Case 'sound case' -Expected @('SegmentCorrupt') -ErrorId 'SegmentCorrupt,X' -Quiet
         $verdicts = @($fake.Rows | ForEach-Object Verdict)
         & $check 'hostile-case judge' 'InternalError, a silent success, a wrong database' (@($verdicts[0..2] | Where-Object { $_ -like 'FINDING*' }).Count -eq 3) ($verdicts[3] -eq 'ok')
     }

@@ -288,7 +288,8 @@ if ($ResultsOnly) {
     # The second lane: its results are files; the first lane writes the report.
     exit 0
 }
-$results = @(@($controls | Where-Object { $_ }) + @(foreach ($name in $order) { $results | Where-Object Name -eq $name }))
+$display = @('Crash', 'WriterCrash', 'Network', 'TwoWriters', 'StoreDown', 'Hostile', 'Security')
+$results = @(@($controls | Where-Object { $_ }) + @(foreach ($name in $display) { $results | Where-Object Name -eq $name }))
 
 # --- Results -------------------------------------------------------------------------------
 
@@ -314,6 +315,7 @@ $summary = [ordered]@{
     HarnessErrors = $harnessErrors.Count
     Findings      = @($results | ForEach-Object { $_.Findings }).Count
     Campaigns     = @($results | ForEach-Object { $_.Name })
+    Lanes         = if ($laneB.Count) { "$($laneB -join ', ') ran in a second pwsh at the same time as the others" } else { '' }
 }
 
 $null = New-Item -ItemType Directory -Path $OutputDirectory -Force

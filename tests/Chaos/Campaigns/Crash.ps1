@@ -108,6 +108,12 @@ function Get-Shuffled {
     @($list)
 }
 
+function Get-CrashGenerations {
+    param([Parameter(Mandatory)]$Replica)
+    $arguments = if ($Replica.Kind -eq 'file') { @{ ReplicaPath = $Replica.Path } } else { @{ ReplicaUrl = $Replica.Url; Endpoint = $Replica.Endpoint } }
+    try { @(Get-ReplicaGeneration @arguments -ErrorAction Stop | ForEach-Object Generation) } catch { @() }
+}
+
 function Format-KillPhases {
     param($Trials)
     $random = @($Trials | Where-Object Kind -eq 'random')
@@ -170,6 +176,7 @@ function Invoke-CrashSeries {
             }
         }
 
+        $generationsBefore = if ($kind -eq 'retention-delete') { @(Get-CrashGenerations -Replica $replica) } else { @() }
         $trial = [pscustomobject][ordered]@{
             Series = $Name; Number = $number; Kind = $kind; DelayMs = $null; Phase = ''; ExitCode = $null
             EvidenceLine = $null; Note = ''; Restored = ''; MaxId = $null; Consistent = $true; Problems = @(); NewGenerations = 0
@@ -218,6 +225,11 @@ function Invoke-CrashSeries {
             }
             $d = [regex]::Match($line, 'retention deleted generation (?<gen>[0-9a-f]{16})')
             if ($d.Success) { $null = $deletedByRetention.Add($d.Groups['gen'].Value) }
+        }
+        if ($kind -eq 'retention-delete') {
+            # Whole generations retention removed in this trial (its log line may have died with the process).
+            $now = @(Get-CrashGenerations -Replica $replica)
+            foreach ($g in $generationsBefore) { if ($g -notin $now) { $null = $deletedByRetention.Add($g) } }
         }
         $changed = [System.Collections.Generic.HashSet[string]]::new()
         foreach ($p in @(Get-ChaosConfirmed -LogPath $log)) {

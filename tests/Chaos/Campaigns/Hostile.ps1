@@ -81,7 +81,8 @@ function Add-HostileRow {
         [string]$WrongDb = '',
         [string]$Note = '',
         [switch]$Succeeded,
-        [switch]$Skipped
+        [switch]$Skipped,
+        [switch]$Quiet
     )
     $id = if ($Succeeded) { 'none' } else { Get-ErrorIdBase $ErrorId }
     $verdict = 'ok'
@@ -103,7 +104,7 @@ function Add-HostileRow {
         Note               = Limit-Text ((@($Note, $text) | Where-Object { $_ }) -join ' | ') 260
     }
     $Context.Rows.Add($row)
-    Write-ChaosLine 'Hostile' ("{0} / {1}: {2} -> {3}" -f $Category, $Case, $id, $verdict)
+    if (-not $Quiet) { Write-ChaosLine 'Hostile' ("{0} / {1}: {2} -> {3}" -f $Category, $Case, $id, $verdict) }
 }
 
 function Test-HostileOutput {

@@ -18,7 +18,7 @@ function Invoke-NetworkCampaign {
         '(straight from moto, so polling adds no proxied request) until it holds every commit the writer had reported when the fault ' +
         'ended. Catch-up is that time; commits lost are the reported commits still missing after ' + $catchUpLimit + ' s; amplification ' +
         'is all proxied requests of the phase divided by the successful object uploads (PutObject, CompleteMultipartUpload). ' +
-        $(if ($quick) { "Quick mode stalls requests $stallSeconds s, less than the client's 30 s request timeout (Long mode: $stallSeconds s, beyond it), and keeps the endpoint down $downSeconds s." } else { "Stalls last $stallSeconds s, beyond the client's 30 s request timeout; the endpoint stays down $downSeconds s." }))
+        $(if ($quick) { "Quick mode stalls a request $stallSeconds s, less than the client's 30 s request timeout (Long mode: 35 s, beyond it), and keeps the endpoint down $downSeconds s (Long mode: 90 s); the 429 phase runs in Long mode only." } else { "Stalls last $stallSeconds s, beyond the client's 30 s request timeout; the endpoint stays down $downSeconds s." }))
 
     $s3 = Get-ChaosS3
     $proxy = $s3.Proxy
@@ -64,6 +64,7 @@ function Invoke-NetworkCampaign {
                 Requests = 0; SuccessfulUploads = 0; Amplification = $null; Errors = 0; Note = ''
             }
             $phaseWatch = [System.Diagnostics.Stopwatch]::StartNew()
+            $restoreFaults = 0L
             $logOffset = (Read-ChaosText -Path $replicator.LogPath).Length
 
             if ($phase.Kind -eq 'truncate') {
@@ -84,6 +85,10 @@ function Invoke-NetworkCampaign {
                 }
                 Remove-RestoreTarget $viaProxy
                 Clear-S3Fault -Proxy $proxy
+                # The restore's own requests are not the replicator's: the counters start again for the restart.
+                $before = Get-S3Counters -Proxy $proxy -Reset
+                $restoreFaults = [long]$before.faults.injected
+                $row.Note += " ($($before.total) requests, not counted below)"
                 $code = $replicator | Stop-ChaosReplicator
                 $null = Set-S3Fault -Proxy $proxy -Kind truncate -Count 2 -Match GetObject
                 $replicator = & $startReplicator
@@ -139,7 +144,7 @@ function Invoke-NetworkCampaign {
 
             $counters = Get-S3Counters -Proxy $proxy
             $records = @(Get-S3ProxyRequest -Proxy $proxy)
-            $row.FaultsInjected = [long]$counters.faults.injected
+            $row.FaultsInjected = [long]$counters.faults.injected + $restoreFaults
             $row.Requests = [long]$counters.total
             $row.SuccessfulUploads = @($records | Where-Object { $_.operation -in 'PutObject', 'CompleteMultipartUpload' -and $_.status -ge 200 -and $_.status -lt 300 -and $_.target -notlike '*sqlitereplica-lease*' }).Count
             $row.Amplification = if ($row.SuccessfulUploads -gt 0) { [Math]::Round($row.Requests / $row.SuccessfulUploads, 2) } else { $null }
@@ -167,7 +172,7 @@ function Invoke-NetworkCampaign {
     finally {
         $faultRows = @($rows | Where-Object { $_.Phase -notlike 'baseline*' })
         $lost = @($rows | Where-Object { $_.CommitsLost -ne 0 })
-        $Result.Figures.Insert(0, (New-ChaosFigure -Name 'Fault phases run' -Value $faultRows.Count -Note (($faultRows | ForEach-Object { $_.FaultsInjected }) -join '+') + ' faults served'))
+        $Result.Figures.Insert(0, (New-ChaosFigure -Name 'Fault phases run' -Value $faultRows.Count -Note ((($faultRows | ForEach-Object { $_.FaultsInjected }) -join '+') + ' faults served')))
         $Result.Figures.Insert(1, (New-ChaosFigure -Name 'Commits lost (phases not caught up, or inconsistent)' -Value (@($rows | Where-Object { $_.CommitsLost -gt 0 } | ForEach-Object CommitsLost) | Measure-Object -Sum).Sum -Goal '0' -Met ($lost.Count -eq 0)))
         $worst = @($rows | Where-Object { $null -ne $_.CatchUpSeconds } | Sort-Object CatchUpSeconds -Descending | Select-Object -First 1)
         if ($worst.Count -gt 0) { $Result.Figures.Insert(2, (New-ChaosFigure -Name 'Longest catch-up after a fault ended' -Value ("{0:F1} s" -f $worst[0].CatchUpSeconds) -Note $worst[0].Phase)) }

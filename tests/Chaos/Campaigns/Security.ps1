@@ -41,7 +41,12 @@ function Invoke-SecurityCampaign {
     $texts = [System.Collections.Generic.List[object]]::new()
     $modes = [System.Collections.Generic.List[object]]::new()
     $scanRoots = [System.Collections.Generic.List[string]]::new()
-    $saved = @{ LITESTREAM_ACCESS_KEY_ID = $env:LITESTREAM_ACCESS_KEY_ID; LITESTREAM_SECRET_ACCESS_KEY = $env:LITESTREAM_SECRET_ACCESS_KEY; DebugPreference = $DebugPreference }
+    $saved = @{ LITESTREAM_ACCESS_KEY_ID = $env:LITESTREAM_ACCESS_KEY_ID; LITESTREAM_SECRET_ACCESS_KEY = $env:LITESTREAM_SECRET_ACCESS_KEY; DebugPreference = $DebugPreference; TMPDIR = $env:TMPDIR }
+    # This campaign's own temporary folder (drills, restores and spool files of this process), scanned
+    # at the end; the campaign-wide one also holds the second lane's files.
+    $ownTmp = Join-Path $dir 'tmp-this-process'
+    $null = New-Item -ItemType Directory -Path $ownTmp -Force
+    $env:TMPDIR = $ownTmp
     $env:LITESTREAM_ACCESS_KEY_ID = $secrets['env access key id']
     $env:LITESTREAM_SECRET_ACCESS_KEY = $secrets['env secret key']
     $credential = [System.Management.Automation.PSCredential]::new($secrets['credential user'], (ConvertTo-SecureString -String $secrets['credential password'] -AsPlainText -Force))
@@ -223,7 +228,7 @@ Test-ReplicaRestore -ReplicaUrl '$url' -Endpoint '$($proxy.Endpoint)' -SkipVerif
         $modes.AddRange([object[]]@(Get-UnixModeEntry -Path @($childTmp, [System.IO.Path]::GetDirectoryName($childOut)) -Label 'restore output and temporary folder (child, umask 000)' | Where-Object { $_.Path -ne $childTmp -and $_.Path -ne [System.IO.Path]::GetDirectoryName($childOut) -and [System.IO.Path]::GetFileName($_.Path) -notmatch '^(clr-debug-pipe-|dotnet-diagnostic-|CoreFxPipe_)' }))
 
         # --- Every object in the bucket (the lease object included).
-        $scanRoots.Add($Chaos.TempDir)
+        $scanRoots.Add($ownTmp)
         $objects = @(Get-BucketObjectText -Endpoint $s3.Moto.Endpoint -Bucket $bucket)
         # Proof that the secrets were in use (the proxy redacts key ids): an endpoint that records the
         # Authorization header and answers 403 AccessDenied, asked once with each credential source.
@@ -233,6 +238,7 @@ Test-ReplicaRestore -ReplicaUrl '$url' -Endpoint '$($proxy.Endpoint)' -SkipVerif
     }
     finally {
         $DebugPreference = $saved.DebugPreference
+        $env:TMPDIR = $saved.TMPDIR
         $env:LITESTREAM_ACCESS_KEY_ID = $saved.LITESTREAM_ACCESS_KEY_ID
         $env:LITESTREAM_SECRET_ACCESS_KEY = $saved.LITESTREAM_SECRET_ACCESS_KEY
         Clear-S3Fault -Proxy $proxy
@@ -246,13 +252,15 @@ Test-ReplicaRestore -ReplicaUrl '$url' -Endpoint '$($proxy.Endpoint)' -SkipVerif
             foreach ($f in $found) { $hits.Add([pscustomobject]@{ Source = $t.Source; Secret = $f; Context = (Get-SecretContext -Text $text -Secret $secrets[$f]) }) }
             $sources.Add([pscustomobject][ordered]@{ Source = $t.Source; Characters = $text.Length; Hits = $found.Count; Secrets = ($found -join ', ') })
         }
-        $fileCount = 0; $byteCount = 0L; $fileHits = 0
+        $fileCount = 0; $byteCount = 0L; $fileHits = 0; $lockedFiles = 0
         foreach ($root in @($scanRoots | Select-Object -Unique)) {
             if (-not (Test-Path -LiteralPath $root)) { continue }
             # Regular files only (find -type f): pwsh keeps named pipes in the temporary folder, and opening one blocks.
             foreach ($file in @(& find $root -type f)) {
+                # The second lane may remove its temporary files meanwhile.
+                try { $bytes = [System.IO.File]::ReadAllBytes($file) } catch [System.IO.FileNotFoundException], [System.IO.DirectoryNotFoundException] { continue }
+                catch [System.IO.IOException] { $lockedFiles++; continue }
                 $fileCount++
-                $bytes = [System.IO.File]::ReadAllBytes($file)
                 $byteCount += $bytes.Length
                 foreach ($name in $secrets.Keys) {
                     foreach ($encoding in [System.Text.Encoding]::UTF8, [System.Text.Encoding]::Unicode) {
@@ -264,7 +272,7 @@ Test-ReplicaRestore -ReplicaUrl '$url' -Endpoint '$($proxy.Endpoint)' -SkipVerif
                 }
             }
         }
-        $sources.Add([pscustomobject][ordered]@{ Source = "files the module wrote ($fileCount files)"; Characters = $byteCount; Hits = $fileHits; Secrets = '' })
+        $sources.Add([pscustomobject][ordered]@{ Source = "files the module wrote ($fileCount files$(if ($lockedFiles) { ", $lockedFiles locked and skipped" }))"; Characters = $byteCount; Hits = $fileHits; Secrets = '' })
 
         $Result.Figures.Add((New-ChaosFigure -Name 'Key ids the module signed with, seen by a recording endpoint (the secrets were really in use)' -Value ("{0} of 3" -f $inUse.Count) -Goal '3 of 3' -Met ($inUse.Count -eq 3) -Note ($inUse -join ', ')))
         $world = @($modes | Where-Object WorldReadable)

@@ -95,6 +95,17 @@ function Invoke-TwoWritersCampaign {
             }
         }
 
+        # Is a symbolic link to a database usable at all? One replicator, nobody else on that database.
+        $link2 = Join-Path $dir 'link-to-two.db'
+        $null = New-Item -ItemType SymbolicLink -Path $link2 -Target $db2
+        $single = Start-ChaosReplicator -Parameters (@{ DatabasePath = $link2; ReplicaPath = (Join-Path $dir 'replica-link-two') } + $common) -LogPath (Join-Path $dir 'single-link.log') -NoWait | Register-ChaosChild
+        $null = Wait-Until -TimeoutSeconds 30 -Message 'the replicator on a symbolic link to start or fail' -Condition { $single.HasExited -or (Select-String -LiteralPath $single.LogPath -Pattern 'wal segment written' -Quiet) }
+        $singleIds = @(Get-ChaosLogLine -LogPath $single.LogPath | Where-Object Kind -eq 'ERRORID' | ForEach-Object { ($_.Text -split ',')[0] })
+        $singleText = if ($single.HasExited) { "a single replicator on a symbolic link to a database nobody else replicates also fails: $($singleIds -join ', ') $(@(Get-ChaosLogLine -LogPath $single.LogPath | Where-Object Kind -eq 'ERROR' | ForEach-Object Text) | Select-Object -First 1)" } else { 'a single replicator on a symbolic link to a database nobody else replicates works' }
+        if (-not $single.HasExited) { $null = $single | Stop-ChaosReplicator }
+        $Result.Notes.Add($singleText)
+        foreach ($f in @($Result.Findings | Where-Object { $_.Title -like '*symbolic link*' -and $_.Title -notlike '*location*' })) { $f.Evidence = ConvertTo-ScrubbedText ($f.Evidence + '; ' + $singleText) }
+
         # A's replicas must be whole: stop the writers, SIGTERM A, restore, compare.
         foreach ($w in $w1, $w3) { $null = $w | Stop-TestProcess -Signal TERM -TimeoutSeconds 30 }
         $checks = @(

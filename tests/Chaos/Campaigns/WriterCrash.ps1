@@ -9,8 +9,8 @@ function Invoke-WriterCrashCampaign {
     $Result.Title = 'b. Application crash: kill -9 of the writer mid-transaction and mid-checkpoint'
     $Result.Description = (
         'One replicator (file replica, sync 200 ms, its own checkpoints only past 20000 pages) runs throughout. Big-transaction trials run the writer''s `bigtx` (one transaction of ' +
-        'N pages, N random; anything above the page cache spills uncommitted frames into the WAL) and SIGKILL it after a random share of ' +
-        'its calibrated duration. Checkpoint trials run `write` with its own `wal_checkpoint(PASSIVE|RESTART|TRUNCATE)` after every 2 ' +
+        '20000-40000 pages; anything above the page cache spills uncommitted frames into the WAL) and SIGKILL it 10-80 % into its ' +
+        'calibrated duration. Checkpoint trials run `write` with its own `wal_checkpoint(PASSIVE|RESTART|TRUNCATE)` after every 2 ' +
         'transactions (autocheckpoint off) and SIGKILL it at a random moment; commit trials run `write` with 20-row transactions back to back and SIGKILL it at a random moment; a kill after the last reported COMMIT of a checkpointing ' +
         'transaction landed inside the checkpoint. One second after each kill the replica is restored (it must be a committed prefix, ' +
         'no longer than what the live database committed); then a marker row is committed and, once the replica holds it, the restore ' +
@@ -21,8 +21,8 @@ function Invoke-WriterCrashCampaign {
     $commitTrials = if ($Chaos.Quick) { 3 } else { 30 }
     $checkpointTrials = if ($Chaos.Quick) { 2 } else { 30 }
     $catchUpSeconds = if ($Chaos.Quick) { 10 } else { 30 }
-    $minPages = 4000
-    $maxPages = if ($Chaos.Quick) { 10000 } else { 40000 }
+    $minPages = 20000
+    $maxPages = 40000
 
     $dir = Join-Path $Chaos.Scratch 'writer-crash'
     $null = New-Item -ItemType Directory -Path $dir -Force
@@ -41,12 +41,12 @@ function Invoke-WriterCrashCampaign {
         $lines = @(Invoke-Writer bigtx --db $db --pages 1)
         $startupMs = $watch.Elapsed.TotalMilliseconds
         $watch.Restart()
-        $lines += @(Invoke-Writer bigtx --db $db --pages 3000)
+        $lines += @(Invoke-Writer bigtx --db $db --pages 20000)
         $bigMs = $watch.Elapsed.TotalMilliseconds
         [System.IO.File]::WriteAllLines($calibrationOut, [string[]]$lines)
         $null = Update-CommitLedger -Ledger $ledger -StdoutPath $calibrationOut
-        $msPerPage = [Math]::Max(0.02, ($bigMs - $startupMs) / 3000)
-        $Result.Notes.Add(("calibration: writer start-up {0:F0} ms, a 3000-page transaction {1:F0} ms" -f $startupMs, $bigMs))
+        $msPerPage = [Math]::Max(0.02, ($bigMs - $startupMs) / 20000)
+        $Result.Notes.Add(("calibration: writer start-up {0:F0} ms, a 20000-page transaction {1:F0} ms" -f $startupMs, $bigMs))
 
         $plan = @(foreach ($i in 1..$bigTrials) { 'bigtx' }) + @(foreach ($i in 1..$commitTrials) { 'commit' }) + @(foreach ($i in 1..$checkpointTrials) { @('passive', 'restart', 'truncate')[($i - 1 + $modeShift) % 3] })
         $number = 0
@@ -63,8 +63,8 @@ function Invoke-WriterCrashCampaign {
                 $pages = $random.Next($minPages, $maxPages + 1)
                 $trial.Pages = $pages
                 $unreported = [long]$pages
-                # Anywhere from the first insert to a little past the expected COMMIT.
-                $delay = [int]($startupMs + $random.NextDouble() * $pages * $msPerPage * 1.1)
+                # Between 10 % and 80 % of the expected duration: inside the transaction (commit trials cover COMMIT itself).
+                $delay = [int]($startupMs + (0.1 + 0.7 * $random.NextDouble()) * $pages * $msPerPage)
                 $writer = Start-Writer bigtx --db $db --pages $pages -StdoutPath $out | Register-ChaosChild
             }
             elseif ($kind -eq 'commit') {
