@@ -30,7 +30,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('Build', 'Test', 'Demo', 'Clean', 'Package')]
+    [ValidateSet('Build', 'Test', 'Demo', 'Clean', 'Package', 'Chaos')]
     [string] $Task = 'Build',
 
     [string[]] $Tag = @(),
@@ -541,6 +541,23 @@ function Invoke-DemoTask {
     }
 }
 
+function Invoke-ChaosTask {
+    # Build, then the reliability campaign (tests/Chaos/Invoke-Chaos.ps1) in a child pwsh: Quick
+    # mode (a few minutes) unless SQLITEREPLICA_CHAOS_MODE=Long. It rewrites docs/reliability.md
+    # and leaves raw results in out/chaos/; it fails when a goal is missed.
+    Invoke-BuildTask
+    $mode = if ($env:SQLITEREPLICA_CHAOS_MODE) { $env:SQLITEREPLICA_CHAOS_MODE } else { 'Quick' }
+    Write-Step "Running the reliability campaign ($mode mode) in a child pwsh"
+    $exitCode = Invoke-ChildPwsh -ScriptPath (Join-Path $RepoRoot 'tests/Chaos/Invoke-Chaos.ps1') -ArgumentList @('-Mode', $mode) -Environment @{
+        SQLITEREPLICA_MODULE  = $ModuleManifest
+        SQLITEREPLICA_WRITER  = Join-Path $WriterDir 'SqliteWriter'
+        SQLITEREPLICA_S3PROXY = Join-Path $S3ProxyDir 'S3Proxy'
+    }
+    if ($exitCode -ne 0) {
+        throw "The reliability campaign missed a goal or could not run (exit code $exitCode); see docs/reliability.md."
+    }
+}
+
 function Invoke-PackageTask {
     # Build, then pack out/SqliteReplica, dependencies/ included (the engine, its packages and
     # their native libraries), into out/package/SqliteReplica.<version>.nupkg with PSResourceGet's
@@ -600,6 +617,7 @@ try {
         'Demo' { Invoke-DemoTask }
         'Clean' { Invoke-CleanTask }
         'Package' { Invoke-PackageTask }
+        'Chaos' { Invoke-ChaosTask }
     }
 }
 finally {
