@@ -738,4 +738,181 @@ public class CaptureTests
         var (output, _) = await h.RestoreAsync();
         Assert.Equal(32, TestDb.Count(output));
     }
+
+    /// <summary>
+    /// Writes to the live WAL what a writer killed between writing its frames and publishing them
+    /// in the wal-index leaves behind: a transaction of <paramref name="frames"/> frames that
+    /// continues the checksum chain and ends with a commit frame, but that no reader will ever
+    /// see. Its pages are copies of the newest published page holding "row " text, with that text
+    /// changed to "ROW ", so a restore that applied it would differ from the live database.
+    /// Returns the bytes written.
+    /// </summary>
+    private static byte[] AppendUnpublishedCommit(string dbPath, int frames)
+    {
+        var shm = WalIndexHeader.Read(dbPath + "-shm");
+        Assert.NotNull(shm);
+        using var fs = new FileStream(dbPath + "-wal", FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+        var raw = new byte[WalHeader.Size];
+        fs.ReadExactly(raw);
+        var header = WalHeader.Parse(raw);
+        Assert.True(shm!.Describes(header), "the wal-index describes the live WAL");
+        long end = shm.PublishedEnd(header);
+        var frame = new byte[header.FrameSize];
+        fs.Position = end - header.FrameSize;
+        fs.ReadExactly(frame);
+        var last = WalFrameHeader.Parse(frame);
+        Assert.True(last.IsCommit, "the published end is a commit frame");
+
+        var marker = System.Text.Encoding.ASCII.GetBytes("row ");
+        byte[]? page = null;
+        uint pageNumber = 0;
+        for (long off = end - header.FrameSize; off >= WalHeader.Size && page is null; off -= header.FrameSize)
+        {
+            fs.Position = off;
+            fs.ReadExactly(frame);
+            if (frame.AsSpan(WalFrameHeader.Size).IndexOf(marker) >= 0)
+            {
+                page = frame[WalFrameHeader.Size..];
+                pageNumber = WalFrameHeader.Parse(frame).PageNumber;
+            }
+        }
+
+        Assert.NotNull(page);
+        for (int i = page!.AsSpan().IndexOf(marker); i >= 0; i = page.AsSpan().IndexOf(marker))
+        {
+            System.Text.Encoding.ASCII.GetBytes("ROW ").CopyTo(page, i);
+        }
+
+        var written = new byte[frames * header.FrameSize];
+        var sum = last.Checksum;
+        for (int n = 0; n < frames; n++)
+        {
+            var f = written.AsSpan(n * header.FrameSize, header.FrameSize);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(f[..4], pageNumber);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(f.Slice(4, 4), n == frames - 1 ? last.CommitSize : 0);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(f.Slice(8, 4), header.Salt1);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(f.Slice(12, 4), header.Salt2);
+            page.CopyTo(f[WalFrameHeader.Size..]);
+            sum = sum.Continue(f[..8], header.BigEndianChecksum).Continue(f[WalFrameHeader.Size..], header.BigEndianChecksum);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(f.Slice(16, 4), sum.S0);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(f.Slice(20, 4), sum.S1);
+        }
+
+        // The forged frames verify exactly like a real transaction's.
+        var verifier = new WalChainVerifier(header, last.Checksum, end, last.CommitSize);
+        for (int n = 0; n < frames; n++)
+        {
+            Assert.Null(verifier.Accept(written.AsSpan(n * header.FrameSize, header.FrameSize)));
+        }
+
+        Assert.Equal(end + written.Length, verifier.LastCommitOffset);
+        fs.Position = end;
+        fs.Write(written);
+        fs.Flush(flushToDisk: true);
+        return written;
+    }
+
+    // Invariant 1: the replica never holds a transaction the live database did not commit.
+    [Fact]
+    public async Task A_commit_frame_a_dead_writer_never_published_is_never_copied()
+    {
+        using var db = new TestDb();
+        using var h = new Harness(db);
+        db.Insert(0, 10);
+        await h.SyncAsync();
+        db.Insert(10, 1);
+        await h.SyncAsync();
+        var before = h.Capture.Position;
+        var shadowPath = h.Capture.Meta.ShadowPath(before.Generation, before.Index);
+        long shadowBefore = new FileInfo(shadowPath).Length;
+
+        AppendUnpublishedCommit(db.DbPath, frames: 3);
+        using (var reader = db.Open())
+        {
+            Assert.Equal(0L, TestDb.Scalar(reader, "SELECT COUNT(*) FROM t WHERE v GLOB 'ROW *'"));
+        }
+
+
+        h.Capture.Sync(default, force: true);
+        Assert.Equal(before, h.Capture.Position);
+        Assert.Equal(shadowBefore, new FileInfo(shadowPath).Length);
+        Assert.True(h.Capture.AwaitingPublication, "frames past the published point make the monitor look again soon");
+        await h.Syncer.SyncAsync(default);
+        Assert.Equal(before, h.Syncer.ConfirmedPosition);
+        var (first, _) = await h.RestoreAsync("first.db");
+        AssertRestoredEqual(db.DbPath, first);
+
+        // The next writer appends at the published point, over the dead writer's frames; the
+        // generation goes on and the replica equals the live database.
+        db.Insert(11, 1);
+        await h.SyncAsync();
+        Assert.Equal(before.Generation, h.Capture.Position.Generation);
+        Assert.True(h.Capture.Position.Offset > before.Offset);
+        var (second, _) = await h.RestoreAsync("second.db");
+        AssertRestoredEqual(db.DbPath, second);
+        Assert.Equal(12, TestDb.Count(second));
+        Assert.DoesNotContain("past the database's published commit point", h.Log.ToString());
+    }
+
+    [Fact]
+    public async Task A_shadow_wal_holding_frames_the_database_never_published_is_not_resumed()
+    {
+        using var db = new TestDb();
+        // The application keeps the database open (as a live app does), so the wal-index is not
+        // rebuilt from the WAL file between the two runs.
+        using var app = db.Open();
+        TestDb.Scalar(app, "SELECT COUNT(*) FROM t");
+        Position before;
+        string shadowPath;
+        using (var h = new Harness(db))
+        {
+            db.Insert(0, 10);
+            await h.SyncAsync();
+            db.Insert(10, 1);
+            await h.SyncAsync();
+            before = h.Capture.Position;
+            shadowPath = h.Capture.Meta.ShadowPath(before.Generation, before.Index);
+        }
+
+        // What a run that trusted the WAL file alone would have left: the forged commit in the shadow.
+        var forged = AppendUnpublishedCommit(db.DbPath, frames: 2);
+        using (var shadow = new FileStream(shadowPath, FileMode.Append, FileAccess.Write))
+        {
+            shadow.Write(forged);
+        }
+
+        using var again = new Harness(db);
+        await again.SyncAsync();
+        Assert.NotEqual(before.Generation, again.Capture.Position.Generation);
+        Assert.Contains("past the database's published commit point", again.Log.ToString());
+        var (output, _) = await again.RestoreAsync();
+        AssertRestoredEqual(db.DbPath, output);
+        Assert.Equal(11, TestDb.Count(output));
+    }
+
+    [Fact]
+    public void The_wal_index_header_publishes_every_commit_of_the_live_wal()
+    {
+        using var db = new TestDb();
+        using var keep = db.Open();
+        TestDb.Exec(keep, "PRAGMA wal_autocheckpoint = 0");
+        TestDb.Scalar(keep, "SELECT COUNT(*) FROM t");  // holds the database open: the WAL stays
+        db.Insert(0, 20, perTx: 2);
+        var wal = ReadShared(db.DbPath + "-wal");
+        var header = WalHeader.Parse(wal);
+        var shm = WalIndexHeader.Read(db.DbPath + "-shm");
+        Assert.NotNull(shm);
+        Assert.True(shm!.Describes(header));
+        Assert.Equal(wal.Length, shm.PublishedEnd(header));
+
+        var raw = ReadShared(db.DbPath + "-shm")[..(2 * WalIndexHeader.CopySize)];
+        Assert.NotNull(WalIndexHeader.TryParse(raw));
+        var torn = (byte[])raw.Clone();
+        torn[16] ^= 1;  // mxFrame of the first copy changed, as while a writer is mid-update
+        Assert.Null(WalIndexHeader.TryParse(torn));
+        var both = (byte[])raw.Clone();
+        both[16] ^= 1;
+        both[WalIndexHeader.CopySize + 16] ^= 1;  // both copies agree but the checksum does not
+        Assert.Null(WalIndexHeader.TryParse(both));
+    }
 }

@@ -37,10 +37,20 @@ public sealed class DatabaseCapture : IDisposable
     private bool _disposed;
     private bool _hardLimitWarned;
 
+    // What the wal-index (-shm) proved about the current chain: the furthest published end seen
+    // while the wal-index still described this chain, and whether the frames past the copied
+    // end are known to be in the database file already (no frame of the chain can be published
+    // any more and a snapshot of the new generation covers them).
+    private long _publishedEnd = -1;
+    private bool _tailCovered;
+    private DateTime? _unpublishedSince;
+    private bool _shmWarned;
+
     public DatabaseCapture(string dbPath, CaptureOptions options, IEngineLog log)
     {
         DbPath = Path.GetFullPath(dbPath);
         WalPath = DbPath + "-wal";
+        ShmPath = DbPath + "-shm";
         _options = options;
         _log = log;
         Meta = new MetaDirectory(options.MetaPath ?? MetaDirectory.DefaultFor(DbPath));
@@ -49,6 +59,9 @@ public sealed class DatabaseCapture : IDisposable
     public string DbPath { get; }
 
     public string WalPath { get; }
+
+    /// <summary>The wal-index file, where SQLite publishes each commit after writing its frames.</summary>
+    public string ShmPath { get; }
 
     public MetaDirectory Meta { get; }
 
@@ -83,6 +96,22 @@ public sealed class DatabaseCapture : IDisposable
 
     /// <summary>Bytes copied from the WAL into the shadow WAL since start.</summary>
     public long TotalWalBytes => Interlocked.Read(ref _totalWalBytes);
+
+    /// <summary>
+    /// True for a short while after a look found frames of the current chain past the published
+    /// commit point: SQLite writes a commit's frames before it publishes them in the wal-index,
+    /// and the file notification fires on the write, so the monitor should look again soon.
+    /// </summary>
+    public bool AwaitingPublication
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _unpublishedSince is { } t && DateTime.UtcNow - t < TimeSpan.FromSeconds(1);
+            }
+        }
+    }
 
     /// <summary>Bytes of the shadow file of an index as it is final or committed so far.</summary>
     public long ShadowLength(string generation, long index)
@@ -302,7 +331,7 @@ public sealed class DatabaseCapture : IDisposable
         var wal = new FileInfo(WalPath);
         long walLength = wal.Exists ? wal.Length : 0;
         var walWrite = wal.Exists ? wal.LastWriteTimeUtc : default;
-        if (!force && _verifier is not null && walLength == _lastWalLength && walWrite == _lastWalWrite && !NextFrameHasCurrentSalts())
+        if (!force && _verifier is not null && walLength == _lastWalLength && walWrite == _lastWalWrite && !MayHaveNewCommits())
         {
             // Nothing was written since the last look: the idle path costs one stat.
             if (allowCheckpoint && _snapshotLeases == 0)
@@ -444,6 +473,13 @@ public sealed class DatabaseCapture : IDisposable
         }
 
         var verifier = RecoverShadow(shadowPath, header);
+        if (ReadShm() is { } shm && shm.Describes(header) && shm.PublishedEnd(header) < verifier.LastCommitOffset)
+        {
+            _log.Warning($"init: the shadow wal holds {(verifier.LastCommitOffset - shm.PublishedEnd(header)) / header.FrameSize} frame(s) past the database's published commit point (a writer died mid-commit?); starting a new generation");
+            return false;
+        }
+
+        ResetChainKnowledge();
         _generation = generation;
         _index = index;
         _shadowHeader = header;
@@ -532,6 +568,14 @@ public sealed class DatabaseCapture : IDisposable
             }
         }
 
+        if (sameHeader && ReadShm() is { } shm && shm.Describes(_shadowHeader) && shm.PublishedEnd(_shadowHeader) < shadowSize)
+        {
+            // The published commit point never moves back within one WAL incarnation: the shadow
+            // holds frames the database never committed (a writer died between writing its
+            // frames and publishing them, and they were copied by a run that trusted the file).
+            return $"the shadow wal holds {(shadowSize - shm.PublishedEnd(_shadowHeader)) / _shadowHeader.FrameSize} frame(s) past the database's published commit point";
+        }
+
         restarted = !sameHeader;
         return null;
     }
@@ -561,7 +605,16 @@ public sealed class DatabaseCapture : IDisposable
         var shadowPath = Meta.ShadowPath(generation, 0);
         CreateShadow(shadowPath, header);
         var verifier = new WalChainVerifier(header);
-        CopyFrames(shadowPath, verifier, 0);
+        ResetChainKnowledge();
+        if (ReadShm() is { } shm && !shm.Describes(header))
+        {
+            // The wal-index already describes the next incarnation (a restart is under way, which
+            // needs every published frame in the database file): the frames of this file are in
+            // the database file the new generation's snapshot copies, or were never committed.
+            _tailCovered = true;
+        }
+
+        CopyFrames(shadowPath, verifier, 0, CopyLimit(verifier));
         Diagnostics.CrashPoints.Hit(Diagnostics.CrashPoints.GenerationChange);
         Meta.WriteGeneration(generation);
         Meta.RemoveOtherGenerations(generation);
@@ -588,7 +641,10 @@ public sealed class DatabaseCapture : IDisposable
         bool locked = BeginWriteLock();
         try
         {
-            long validEnd = CopyFrames(Meta.ShadowPath(_generation!, _index), oldVerifier, _index);
+            // Copy the old incarnation's tail only as far as the wal-index proved it published.
+            CopyFrames(Meta.ShadowPath(_generation!, _index), oldVerifier, _index, CopyLimit(oldVerifier));
+            var rest = new WalChainVerifier(oldHeader, oldVerifier.Checksum, oldVerifier.Offset, oldVerifier.LastCommitDbSize);
+            long validEnd = ScanValidEnd(rest);
             long copiedFrames = (oldVerifier.LastCommitOffset - WalHeader.Size) / oldHeader.FrameSize;
             if (oldVerifier.LastCommitOffset > _options.HardIndexBytes)
             {
@@ -599,6 +655,15 @@ public sealed class DatabaseCapture : IDisposable
             if (knownOldFrames >= 0 && copiedFrames < knownOldFrames)
             {
                 StartGeneration($"wal restarted with {knownOldFrames - copiedFrames} committed frame(s) not copied");
+                return;
+            }
+
+            if (rest.LastCommitOffset > oldVerifier.LastCommitOffset && !_tailCovered)
+            {
+                // Commit frames past what the wal-index was seen to publish: either published
+                // and checkpointed between two looks, or written by a writer that died before
+                // publishing them. They cannot be told apart any more, so none is trusted.
+                StartGeneration($"the wal restarted before {(rest.LastCommitOffset - oldVerifier.LastCommitOffset) / oldHeader.FrameSize} frame(s) of index {_index:x8} could be proven committed");
                 return;
             }
 
@@ -639,7 +704,8 @@ public sealed class DatabaseCapture : IDisposable
             var shadowPath = Meta.ShadowPath(_generation!, _index);
             CreateShadow(shadowPath, newHeader);
             var verifier = new WalChainVerifier(newHeader);
-            CopyFrames(shadowPath, verifier, _index);
+            ResetChainKnowledge();
+            CopyFrames(shadowPath, verifier, _index, CopyLimit(verifier));
             _shadowHeader = newHeader;
             _verifier = verifier;
             _position = new Position(_generation!, _index, verifier.LastCommitOffset);
@@ -658,7 +724,8 @@ public sealed class DatabaseCapture : IDisposable
 
     private void CopyToShadow()
     {
-        CopyFrames(Meta.ShadowPath(_generation!, _index), _verifier!, _index);
+        CopyFrames(Meta.ShadowPath(_generation!, _index), _verifier!, _index, CopyLimit(_verifier!));
+        _unpublishedSince = NextFrameHasCurrentSalts() ? _unpublishedSince ?? DateTime.UtcNow : null;
         if (_verifier!.LastCommitOffset > _options.HardIndexBytes && !_hardLimitWarned)
         {
             // No checkpoint could restart the WAL in time (a long reader, most likely). Our own
@@ -673,21 +740,21 @@ public sealed class DatabaseCapture : IDisposable
     }
 
     /// <summary>
-    /// Appends every frame of the live WAL that continues the verifier's chain, then cuts the
-    /// shadow back to the last commit frame and fsyncs it. Returns the offset where the chain
-    /// stopped verifying (end of valid frames, committed or not).
+    /// Appends every frame of the live WAL that continues the verifier's chain and ends at or
+    /// before <paramref name="limit"/> (the published commit point), then cuts the shadow back
+    /// to the last commit frame and fsyncs it.
     /// </summary>
-    private long CopyFrames(string shadowPath, WalChainVerifier verifier, long index)
+    private void CopyFrames(string shadowPath, WalChainVerifier verifier, long index, long limit)
     {
         long start = verifier.LastCommitOffset;
         int frameSize = verifier.Header.FrameSize;
         using var wal = OpenWal();
         if (wal is null)
         {
-            return start;
+            return;
         }
 
-        long walLength = RandomAccess.GetLength(wal);
+        long walLength = Math.Min(RandomAccess.GetLength(wal), limit);
         int batch = Math.Max(1, (4 << 20) / frameSize);
         var buffer = new byte[batch * frameSize];
         long pos = start;
@@ -724,7 +791,6 @@ public sealed class DatabaseCapture : IDisposable
                 }
             }
 
-            long validEnd = verifier.Offset;
             verifier.RewindToLastCommit();
             if (shadow is not null)
             {
@@ -737,8 +803,6 @@ public sealed class DatabaseCapture : IDisposable
                     _log.Debug($"copied {added} bytes of wal to shadow index {ReplicaNames.Hex8(index)} (now {verifier.LastCommitOffset})");
                 }
             }
-
-            return validEnd;
         }
         catch (IOException e)
         {
@@ -769,6 +833,70 @@ public sealed class DatabaseCapture : IDisposable
         }
 
         return verifier.Offset;
+    }
+
+    private WalIndexHeader? ReadShm()
+    {
+        var shm = WalIndexHeader.Read(ShmPath);
+        if (shm is null && !_shmWarned)
+        {
+            _shmWarned = true;
+            _log.Warning($"cannot read a consistent wal-index header from '{ShmPath}'; frames are trusted by their checksum chain alone until it can be read again");
+        }
+
+        return shm;
+    }
+
+    /// <summary>
+    /// Where copying the chain of <paramref name="verifier"/> must stop: the wal-index's published
+    /// commit point while it describes this chain; once it describes a newer incarnation, the
+    /// furthest point it was seen to publish (nothing more of this chain can be published).
+    /// </summary>
+    private long CopyLimit(WalChainVerifier verifier)
+    {
+        var shm = ReadShm();
+        if (shm is null)
+        {
+            return long.MaxValue;
+        }
+
+        if (shm.Describes(verifier.Header))
+        {
+            long end = shm.PublishedEnd(verifier.Header);
+            _publishedEnd = Math.Max(_publishedEnd, end);
+            return end;
+        }
+
+        return _tailCovered ? verifier.LastCommitOffset : Math.Max(_publishedEnd, verifier.LastCommitOffset);
+    }
+
+    /// <summary>Remembers how far the wal-index has published the current chain (a proof kept for a later restart).</summary>
+    private void ObservePublished()
+    {
+        if (_verifier is { } v && WalIndexHeader.Read(ShmPath) is { } shm && shm.Describes(v.Header))
+        {
+            _publishedEnd = Math.Max(_publishedEnd, shm.PublishedEnd(v.Header));
+        }
+    }
+
+    private void ResetChainKnowledge()
+    {
+        _publishedEnd = -1;
+        _tailCovered = false;
+        _unpublishedSince = null;
+    }
+
+    /// <summary>The idle path's question: could the WAL hold a commit not copied yet?</summary>
+    private bool MayHaveNewCommits()
+    {
+        var shm = WalIndexHeader.Read(ShmPath);
+        if (shm is null)
+        {
+            return NextFrameHasCurrentSalts();
+        }
+
+        var v = _verifier!;
+        return !shm.Describes(v.Header) || shm.PublishedEnd(v.Header) != v.LastCommitOffset;
     }
 
     private static FileStream OpenShadowForAppend(string path, long at)
@@ -881,6 +1009,7 @@ public sealed class DatabaseCapture : IDisposable
             }
 
             Diagnostics.CrashPoints.Hit(Diagnostics.CrashPoints.Checkpoint);
+            ObservePublished();
             WriteSequenceRow();
         }
         catch (SqliteException e) when (e.SqliteErrorCode is 5 or 6)
@@ -966,6 +1095,7 @@ public sealed class DatabaseCapture : IDisposable
         Exec("BEGIN");
         Scalar("SELECT COUNT(1) FROM _litestream_seq");
         _inReadTx = true;
+        ObservePublished();
     }
 
     private void EndRead()
@@ -997,6 +1127,7 @@ public sealed class DatabaseCapture : IDisposable
         _shadowHeader = null;
         _lastWalLength = -1;
         _position = Position.None;
+        ResetChainKnowledge();
     }
 
     private SafeFileHandle? OpenWal()

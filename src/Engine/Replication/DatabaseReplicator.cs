@@ -139,7 +139,10 @@ public sealed class DatabaseReplicator : IAsyncDisposable
                 LastError = null;
                 PublishStatusIfDue();
                 CallHeartbeatIfDue();
-                notified = await _wake.WaitAsync(_captureOptions.MonitorInterval, ct).ConfigureAwait(false);
+                // A commit whose frames are written but not yet published in the wal-index is
+                // looked at again within milliseconds instead of at the next poll.
+                var wait = Capture.AwaitingPublication ? TimeSpan.FromMilliseconds(5) : _captureOptions.MonitorInterval;
+                notified = await _wake.WaitAsync(wait, ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
