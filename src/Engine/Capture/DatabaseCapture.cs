@@ -42,7 +42,10 @@ public sealed class DatabaseCapture : IDisposable
     // end are known to be in the database file already (no frame of the chain can be published
     // any more and a snapshot of the new generation covers them).
     private long _publishedEnd = -1;
+    private bool _heldSinceObserved;
+    private long _finalObservedEnd = -1;
     private bool _tailCovered;
+    private SqliteConnection? _ckptConn;
     private DateTime? _unpublishedSince;
     private bool _shmWarned;
 
@@ -552,11 +555,6 @@ public sealed class DatabaseCapture : IDisposable
         var realHeader = ReadBytes(WalPath, 0, WalHeader.Size);
         var shadowHeader = ReadBytes(shadowPath, 0, WalHeader.Size);
         bool sameHeader = realHeader.AsSpan().SequenceEqual(shadowHeader);
-        if (!sameHeader && shadowSize == WalHeader.Size)
-        {
-            return "wal header only, mismatched";
-        }
-
         if (sameHeader && shadowSize > WalHeader.Size)
         {
             long lastFrame = shadowSize - _shadowHeader.FrameSize;
@@ -629,96 +627,104 @@ public sealed class DatabaseCapture : IDisposable
 
     /// <summary>
     /// The live WAL has a new header. Moves to the next index only when it can prove that every
-    /// committed frame of the old incarnation is in the shadow: the old tail is copied first, the
-    /// new header must be exactly one restart later, and the new incarnation's frames must not
-    /// reach the point where the old frames stopped verifying (else they may have overwritten
-    /// frames we never saw). Anything else starts a new generation.
+    /// committed frame of the old incarnation is in the shadow, else starts a new generation.
+    /// The proof is strongest when our read transaction was held without a break since the
+    /// wal-index was last seen to describe the old incarnation: SQLite restarts a WAL only when
+    /// every frame is checkpointed and no reader holds a WAL snapshot, and a checkpoint cannot
+    /// pass a reader; so a restart while we held the read means that nothing was appended after
+    /// that look, and the old incarnation ended exactly where the wal-index then said. Without
+    /// that proof (the restart happened while we had let go, in our own checkpoint), the old
+    /// tail is copied as far as the wal-index was seen to publish it, and the new incarnation
+    /// must neither leave commit frames nobody saw published nor reach the point where the old
+    /// frames stop verifying (they may have overwritten frames we never saw).
     /// </summary>
     private void HandleRestart(long knownOldFrames)
     {
         var oldHeader = _shadowHeader!;
         var oldVerifier = _verifier!;
-        bool locked = BeginWriteLock();
-        try
+        bool held = _heldSinceObserved && _publishedEnd >= WalHeader.Size;
+        long provenEnd = _publishedEnd;
+        CopyFrames(Meta.ShadowPath(_generation!, _index), oldVerifier, _index, CopyLimit(oldVerifier));
+        var rest = new WalChainVerifier(oldHeader, oldVerifier.Checksum, oldVerifier.Offset, oldVerifier.LastCommitDbSize);
+        long validEnd = ScanValidEnd(rest);
+        long copiedFrames = (oldVerifier.LastCommitOffset - WalHeader.Size) / oldHeader.FrameSize;
+        if (oldVerifier.LastCommitOffset > _options.HardIndexBytes)
         {
-            // Copy the old incarnation's tail only as far as the wal-index proved it published.
-            CopyFrames(Meta.ShadowPath(_generation!, _index), oldVerifier, _index, CopyLimit(oldVerifier));
-            var rest = new WalChainVerifier(oldHeader, oldVerifier.Checksum, oldVerifier.Offset, oldVerifier.LastCommitDbSize);
-            long validEnd = ScanValidEnd(rest);
-            long copiedFrames = (oldVerifier.LastCommitOffset - WalHeader.Size) / oldHeader.FrameSize;
-            if (oldVerifier.LastCommitOffset > _options.HardIndexBytes)
-            {
-                StartGeneration($"wal index {_index:x8} ended past {_options.HardIndexBytes} bytes, which stock Litestream cannot restore");
-                return;
-            }
+            StartGeneration($"wal index {_index:x8} ended past {_options.HardIndexBytes} bytes, which stock Litestream cannot restore");
+            return;
+        }
 
-            if (knownOldFrames >= 0 && copiedFrames < knownOldFrames)
-            {
-                StartGeneration($"wal restarted with {knownOldFrames - copiedFrames} committed frame(s) not copied");
-                return;
-            }
+        if (held && oldVerifier.LastCommitOffset < provenEnd)
+        {
+            StartGeneration($"the wal restarted over {(provenEnd - oldVerifier.LastCommitOffset) / oldHeader.FrameSize} committed frame(s) of index {_index:x8} before they were copied");
+            return;
+        }
 
-            if (rest.LastCommitOffset > oldVerifier.LastCommitOffset && !_tailCovered)
-            {
-                // Commit frames past what the wal-index was seen to publish: either published
-                // and checkpointed between two looks, or written by a writer that died before
-                // publishing them. They cannot be told apart any more, so none is trusted.
-                StartGeneration($"the wal restarted before {(rest.LastCommitOffset - oldVerifier.LastCommitOffset) / oldHeader.FrameSize} frame(s) of index {_index:x8} could be proven committed");
-                return;
-            }
+        if (knownOldFrames >= 0 && copiedFrames < knownOldFrames)
+        {
+            StartGeneration($"wal restarted with {knownOldFrames - copiedFrames} committed frame(s) not copied");
+            return;
+        }
 
-            if (new FileInfo(WalPath) is { Exists: true, Length: < WalHeader.Size })
-            {
-                BumpSequenceInTransaction(locked);
-            }
+        if (!held && rest.LastCommitOffset > oldVerifier.LastCommitOffset && !_tailCovered)
+        {
+            // Commit frames past what the wal-index was seen to publish: either published
+            // and checkpointed between two looks, or written by a writer that died before
+            // publishing them. They cannot be told apart any more, so none is trusted.
+            StartGeneration($"the wal restarted before {(rest.LastCommitOffset - oldVerifier.LastCommitOffset) / oldHeader.FrameSize} frame(s) of index {_index:x8} could be proven committed");
+            return;
+        }
 
-            var raw = ReadBytes(WalPath, 0, WalHeader.Size);
-            var newHeader = WalHeader.TryParseValid(raw);
-            if (newHeader is null)
-            {
-                StartGeneration("new wal header is not valid");
-                return;
-            }
+        if (new FileInfo(WalPath) is { Exists: true, Length: < WalHeader.Size })
+        {
+            BumpSequence();
+        }
 
-            // SQLite adds one to salt-1 at every restart (the checkpoint sequence is kept per
-            // connection, so it proves nothing); any other step means a restart we never saw.
-            if (newHeader.Salt1 != unchecked(oldHeader.Salt1 + 1) || newHeader.PageSize != oldHeader.PageSize)
-            {
-                StartGeneration("wal restarted more than once or recreated");
-                return;
-            }
+        var raw = ReadBytes(WalPath, 0, WalHeader.Size);
+        var newHeader = WalHeader.TryParseValid(raw);
+        if (newHeader is null)
+        {
+            StartGeneration("new wal header is not valid");
+            return;
+        }
 
+        // SQLite adds one to salt-1 at every restart (the checkpoint sequence is kept per
+        // connection, so it proves nothing); any other step means a restart we never saw.
+        if (newHeader.Salt1 != unchecked(oldHeader.Salt1 + 1) || newHeader.PageSize != oldHeader.PageSize)
+        {
+            StartGeneration("wal restarted more than once or recreated");
+            return;
+        }
+
+        if (!held && !_tailCovered)
+        {
+            // A torn frame being written where the old chain stopped is indistinguishable from
+            // the old chain's end, so frames reaching it count as an overwrite, unless the old
+            // chain's end was seen under the write lock just before our own write restarted it.
+            bool finalKnown = _finalObservedEnd >= WalHeader.Size && _finalObservedEnd == oldVerifier.LastCommitOffset && validEnd == _finalObservedEnd;
             var probe = new WalChainVerifier(newHeader);
             long newEnd = ScanValidEnd(probe);
-            // With the write lock nobody is mid-write, so new frames ending exactly where the old
-            // chain stopped overwrote nothing. Without it, a torn frame being written there is
-            // indistinguishable from the old chain's end: be conservative.
-            if (locked ? newEnd > validEnd : newEnd >= validEnd)
+            if (finalKnown ? newEnd > validEnd : newEnd >= validEnd)
             {
                 StartGeneration("wal restarted over frames not yet copied");
                 return;
             }
-
-            Diagnostics.CrashPoints.Hit(Diagnostics.CrashPoints.WalIndexChange);
-            _index++;
-            var shadowPath = Meta.ShadowPath(_generation!, _index);
-            CreateShadow(shadowPath, newHeader);
-            var verifier = new WalChainVerifier(newHeader);
-            ResetChainKnowledge();
-            CopyFrames(shadowPath, verifier, _index, CopyLimit(verifier));
-            _shadowHeader = newHeader;
-            _verifier = verifier;
-            _position = new Position(_generation!, _index, verifier.LastCommitOffset);
-            _log.Verbose($"wal restarted: new index {_index:x8} in generation {_generation}");
-            if (_index >= ReplicaNames.MaxIndex)
-            {
-                StartGeneration("max index exceeded");
-            }
         }
-        finally
+
+        Diagnostics.CrashPoints.Hit(Diagnostics.CrashPoints.WalIndexChange);
+        _index++;
+        var shadowPath = Meta.ShadowPath(_generation!, _index);
+        CreateShadow(shadowPath, newHeader);
+        var verifier = new WalChainVerifier(newHeader);
+        ResetChainKnowledge();
+        _shadowHeader = newHeader;
+        _verifier = verifier;
+        CopyFrames(shadowPath, verifier, _index, CopyLimit(verifier));
+        _position = new Position(_generation!, _index, verifier.LastCommitOffset);
+        _log.Verbose($"wal restarted: new index {_index:x8} in generation {_generation}");
+        if (_index >= ReplicaNames.MaxIndex)
         {
-            EndRead();
-            BeginRead();
+            StartGeneration("max index exceeded");
         }
     }
 
@@ -837,7 +843,7 @@ public sealed class DatabaseCapture : IDisposable
 
     private WalIndexHeader? ReadShm()
     {
-        var shm = WalIndexHeader.Read(ShmPath);
+        var shm = (_conn is null ? null : WalIndexHeader.Read(_conn));
         if (shm is null && !_shmWarned)
         {
             _shmWarned = true;
@@ -864,6 +870,7 @@ public sealed class DatabaseCapture : IDisposable
         {
             long end = shm.PublishedEnd(verifier.Header);
             _publishedEnd = Math.Max(_publishedEnd, end);
+            _heldSinceObserved |= _inReadTx;
             return end;
         }
 
@@ -873,15 +880,18 @@ public sealed class DatabaseCapture : IDisposable
     /// <summary>Remembers how far the wal-index has published the current chain (a proof kept for a later restart).</summary>
     private void ObservePublished()
     {
-        if (_verifier is { } v && WalIndexHeader.Read(ShmPath) is { } shm && shm.Describes(v.Header))
+        if (_verifier is { } v && (_conn is null ? null : WalIndexHeader.Read(_conn)) is { } shm && shm.Describes(v.Header))
         {
             _publishedEnd = Math.Max(_publishedEnd, shm.PublishedEnd(v.Header));
+            _heldSinceObserved |= _inReadTx;
         }
     }
 
     private void ResetChainKnowledge()
     {
         _publishedEnd = -1;
+        _heldSinceObserved = false;
+        _finalObservedEnd = -1;
         _tailCovered = false;
         _unpublishedSince = null;
     }
@@ -889,7 +899,7 @@ public sealed class DatabaseCapture : IDisposable
     /// <summary>The idle path's question: could the WAL hold a commit not copied yet?</summary>
     private bool MayHaveNewCommits()
     {
-        var shm = WalIndexHeader.Read(ShmPath);
+        var shm = (_conn is null ? null : WalIndexHeader.Read(_conn));
         if (shm is null)
         {
             return NextFrameHasCurrentSalts();
@@ -983,32 +993,73 @@ public sealed class DatabaseCapture : IDisposable
     }
 
     /// <summary>
-    /// Litestream's managed checkpoint: copy everything to the shadow, release the read lock,
-    /// checkpoint, write a row so SQLite restarts the WAL if the checkpoint was complete, take
-    /// the lock again and, if the WAL restarted, move to the next index (proving continuity).
+    /// The managed checkpoint, built so the WAL restarts only at a moment when the old
+    /// incarnation's end is known (Litestream lets go of its read lock for the whole checkpoint,
+    /// and an application that checkpoints by itself can restart the WAL in that window over
+    /// commits nobody copied). Phase 1: move our read snapshot to the newest commit, copy it, and
+    /// let a second connection checkpoint up to it while our read still keeps the WAL from
+    /// restarting (the application is not blocked). Phase 2: take the write lock for a moment so
+    /// nobody appends, copy the few frames committed since, checkpoint them too, and restart the
+    /// WAL with our own write. RESTART and TRUNCATE then run SQLite's own mode only if the WAL
+    /// still did not restart (readers of the application held it) or must shrink.
     /// </summary>
     private void CheckpointLocked(CheckpointMode mode)
     {
-        CopyToShadow();
-        var oldHeader = _shadowHeader!;
+        EndRead();
+        BeginRead();
+        if (FollowRestart(-1))
+        {
+            return;
+        }
+
+        RunCheckpoint(CheckpointConnection(), CheckpointMode.Passive);
+        EndRead();
+        bool restartedByUs = false;
+        if (TryBeginImmediate())
+        {
+            try
+            {
+                _inReadTx = true;
+                CopyToShadow();
+                RunCheckpoint(CheckpointConnection(), CheckpointMode.Passive);
+
+                // Nobody can append while we hold the write lock: if everything published is
+                // copied, the WAL restart our next write causes ends the index exactly here.
+                _finalObservedEnd = _publishedEnd == _verifier!.LastCommitOffset ? _publishedEnd : -1;
+                Diagnostics.CrashPoints.Hit(Diagnostics.CrashPoints.Checkpoint);
+            }
+            finally
+            {
+                _inReadTx = false;
+                _heldSinceObserved = false;
+                Exec("ROLLBACK");
+            }
+
+            try
+            {
+                WriteSequenceRow();
+            }
+            catch (SqliteException e) when (e.SqliteErrorCode is 5 or 6)
+            {
+                _log.Debug($"sequence write after a checkpoint skipped: database busy ({e.Message})");
+            }
+        }
+
+        BeginRead();
+        restartedByUs = FollowRestart(-1);
+        if (mode == CheckpointMode.Passive || (restartedByUs && mode == CheckpointMode.Restart) || _verifier is null)
+        {
+            return;
+        }
+
+        // SQLite's own RESTART/TRUNCATE: waits for the application's readers (and truncates the
+        // file). Our read must go for that; the restart it allows is checked against the log
+        // size the checkpoint reports.
         long log = -1;
         EndRead();
         try
         {
-            using var cmd = _conn!.CreateCommand();
-            cmd.CommandText = $"PRAGMA wal_checkpoint({mode.ToString().ToUpperInvariant()})";
-            using (var r = cmd.ExecuteReader())
-            {
-                if (r.Read())
-                {
-                    int busy = r.GetInt32(0);
-                    log = r.GetInt64(1);
-                    long done = r.GetInt64(2);
-                    _log.Debug($"checkpoint {mode.ToString().ToUpperInvariant()}: busy={busy} log={log} checkpointed={done}");
-                }
-            }
-
-            Diagnostics.CrashPoints.Hit(Diagnostics.CrashPoints.Checkpoint);
+            log = RunCheckpoint(_conn!, mode);
             ObservePublished();
             WriteSequenceRow();
         }
@@ -1021,33 +1072,87 @@ public sealed class DatabaseCapture : IDisposable
             BeginRead();
         }
 
-        var raw = ReadBytes(WalPath, 0, WalHeader.Size);
-        var now = WalHeader.TryParseValid(raw);
-        if (now is null || now != oldHeader)
-        {
-            HandleRestart(log);
-        }
-        else
-        {
-            CopyToShadow();
-        }
+        FollowRestart(log);
     }
 
-    private bool BeginWriteLock()
+    /// <summary>
+    /// Runs one checkpoint and returns the WAL size in frames it reported (-1 when busy). A busy
+    /// database is not an error: the checkpoint is tried again later.
+    /// </summary>
+    private long RunCheckpoint(SqliteConnection conn, CheckpointMode mode)
     {
-        EndRead();
+        var name = mode.ToString().ToUpperInvariant();
+        try
+        {
+            using var cmd = conn.CreateCommand();
+            cmd.CommandText = $"PRAGMA wal_checkpoint({name})";
+            using var r = cmd.ExecuteReader();
+            if (r.Read())
+            {
+                long log = r.GetInt64(1);
+                _log.Debug($"checkpoint {name}: busy={r.GetInt32(0)} log={log} checkpointed={r.GetInt64(2)}");
+                return log;
+            }
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode is 5 or 6)
+        {
+            _log.Debug($"checkpoint {name} skipped: database busy ({e.Message}); will try again");
+        }
+
+        return -1;
+    }
+
+    /// <summary>Follows a WAL restart if the live header changed; true when it did.</summary>
+    private bool FollowRestart(long knownOldFrames)
+    {
+        if (_verifier is null || _shadowHeader is null)
+        {
+            return false;
+        }
+
+        var now = WalHeader.TryParseValid(ReadBytes(WalPath, 0, WalHeader.Size));
+        if (now is not null && now == _shadowHeader)
+        {
+            CopyToShadow();
+            return false;
+        }
+
+        HandleRestart(knownOldFrames);
+        return true;
+    }
+
+    private bool TryBeginImmediate()
+    {
         try
         {
             Exec("BEGIN IMMEDIATE");
-            Scalar("SELECT COUNT(1) FROM _litestream_seq");
-            _inReadTx = true;
             return true;
         }
         catch (SqliteException e) when (e.SqliteErrorCode is 5 or 6)
         {
-            BeginRead();
+            _log.Debug($"checkpoint: the write lock stayed busy ({e.Message}); the WAL restarts at a later checkpoint");
             return false;
         }
+    }
+
+    /// <summary>A second connection for checkpoints, so our read transaction can stay open during them.</summary>
+    private SqliteConnection CheckpointConnection()
+    {
+        if (_ckptConn is null)
+        {
+            var c = new SqliteConnection(_conn!.ConnectionString);
+            c.Open();
+            SqliteNative.SetPersistWal(c);
+            using (var cmd = c.CreateCommand())
+            {
+                cmd.CommandText = $"PRAGMA busy_timeout = {(int)_options.BusyTimeout.TotalMilliseconds}";
+                cmd.ExecuteNonQuery();
+            }
+
+            _ckptConn = c;
+        }
+
+        return _ckptConn;
     }
 
     private void BumpSequence()
@@ -1064,21 +1169,6 @@ public sealed class DatabaseCapture : IDisposable
             {
                 BeginRead();
             }
-        }
-    }
-
-    private void BumpSequenceInTransaction(bool haveWriteLock)
-    {
-        if (haveWriteLock)
-        {
-            Exec("INSERT INTO _litestream_seq (id, seq) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET seq = seq + 1");
-            Exec("COMMIT");
-            _inReadTx = false;
-            BeginWriteLock();
-        }
-        else
-        {
-            BumpSequence();
         }
     }
 
@@ -1106,6 +1196,7 @@ public sealed class DatabaseCapture : IDisposable
         }
 
         _inReadTx = false;
+        _heldSinceObserved = false;
         Exec("ROLLBACK");
     }
 
@@ -1119,6 +1210,8 @@ public sealed class DatabaseCapture : IDisposable
         {
         }
 
+        _ckptConn?.Dispose();
+        _ckptConn = null;
         _conn?.Dispose();
         _conn = null;
         _dbHandle?.Dispose();

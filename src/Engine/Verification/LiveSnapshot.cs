@@ -31,25 +31,25 @@ public sealed record LiveSnapshot(DatabaseDigest Digest, Position? Position, Dat
             c.Open();
             SqliteNative.SetPersistWal(c);
             Exec(c, "PRAGMA busy_timeout = 5000");
+            // A first read transaction maps the wal-index, which is then read through SQLite's
+            // own mapping (opening the -shm file would drop the process's locks on it).
+            Exec(c, "BEGIN");
+            Exec(c, "SELECT COUNT(*) FROM sqlite_master");
+            Exec(c, "ROLLBACK");
             for (int attempt = 0; ; attempt++)
             {
                 ct.ThrowIfCancellationRequested();
-                var before = CommittedEnd(walPath);
-                var publishedBefore = PublishedFrames(dbPath + "-shm");
+                var before = PublishedEnd(c, walPath);
                 var newest = NewestCommit(dbPath, walPath);
                 Exec(c, "BEGIN");
                 try
                 {
                     Exec(c, "SELECT COUNT(*) FROM sqlite_master");
-                    var after = CommittedEnd(walPath);
-                    var publishedAfter = PublishedFrames(dbPath + "-shm");
+                    var after = PublishedEnd(c, walPath);
 
-                    // SQLite writes a commit's frames first and publishes it in the wal-index
-                    // (-shm) after: a transaction begun in between sees one commit less than the
-                    // WAL file shows. Only a moment when the file and the index agree is a point.
-                    bool agrees = before == after && publishedBefore == publishedAfter &&
-                                  (before is null || publishedBefore is null || before.Offset == before.Header.FrameOffset(publishedBefore.Value));
-                    if (!agrees && attempt < 50)
+                    // The transaction sees exactly the commits the wal-index had published when
+                    // it began; a commit published between the two looks makes the point unsure.
+                    if (before != after && attempt < 50)
                     {
                         Thread.Sleep(5 + attempt);
                         continue;
@@ -81,45 +81,27 @@ public sealed record LiveSnapshot(DatabaseDigest Digest, Position? Position, Dat
 
     private sealed record WalEnd(WalHeader Header, long Offset);
 
-    /// <summary>mxFrame of SQLite's wal-index header (the first copy at the start of -shm, native byte order), or null.</summary>
-    private static long? PublishedFrames(string shmPath)
+    /// <summary>
+    /// The live WAL's header and its published end (the wal-index's mxFrame), or null when there
+    /// is no WAL or the wal-index describes another incarnation (a restart under way).
+    /// </summary>
+    private static WalEnd? PublishedEnd(SqliteConnection c, string walPath)
     {
-        try
-        {
-            using var h = File.OpenHandle(shmPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            var hdr = new byte[48];
-            return RandomAccess.Read(h, hdr, 0) == hdr.Length ? BitConverter.ToUInt32(hdr, 16) : null;
-        }
-        catch (FileNotFoundException)
-        {
-            return null;
-        }
-    }
-
-    private static WalEnd? CommittedEnd(string walPath)
-    {
+        WalHeader? header;
         try
         {
             using var h = File.OpenHandle(walPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
             var raw = new byte[WalHeader.Size];
-            if (RandomAccess.Read(h, raw, 0) < WalHeader.Size || WalHeader.TryParseValid(raw) is not { } header)
-            {
-                return null;
-            }
-
-            var v = new WalChainVerifier(header);
-            var frame = new byte[header.FrameSize];
-            long length = RandomAccess.GetLength(h);
-            while (v.Offset + frame.Length <= length && RandomAccess.Read(h, frame, v.Offset) == frame.Length && v.Accept(frame) is null)
-            {
-            }
-
-            return new WalEnd(header, v.LastCommitOffset);
+            header = RandomAccess.Read(h, raw, 0) == WalHeader.Size ? WalHeader.TryParseValid(raw) : null;
         }
         catch (FileNotFoundException)
         {
             return null;
         }
+
+        return header is not null && WalIndexHeader.Read(c) is { } index && index.Describes(header)
+            ? new WalEnd(header, index.PublishedEnd(header))
+            : null;
     }
 
     private static Position? MapToReplica(string metaRoot, string walPath, WalEnd end)

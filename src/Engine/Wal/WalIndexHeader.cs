@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using Microsoft.Win32.SafeHandles;
+using Microsoft.Data.Sqlite;
 
 namespace SqliteReplica.Engine.Wal;
 
@@ -63,39 +63,34 @@ public sealed record WalIndexHeader(uint MaxFrame, uint Salt1, uint Salt2, uint 
     }
 
     /// <summary>
-    /// Reads a consistent header from a <c>-shm</c> file, retrying a few times while a writer is
-    /// mid-update. Returns null when the file is missing or no consistent header could be read.
+    /// Reads a consistent header through <paramref name="connection"/>'s own mapping of the
+    /// wal-index, retrying a few times while a writer is mid-update. Returns null when the
+    /// connection has no wal-index mapped or no consistent header could be read. The <c>-shm</c>
+    /// file is never opened: closing a descriptor of it would drop SQLite's locks on it for the
+    /// whole process (POSIX record locks belong to the process, not to the descriptor).
     /// </summary>
-    public static WalIndexHeader? Read(string shmPath, int attempts = 20)
+    public static WalIndexHeader? Read(SqliteConnection connection, int attempts = 20)
     {
-        SafeFileHandle handle;
-        try
+        Span<byte> buf = stackalloc byte[2 * CopySize];
+        for (int i = 0; i < attempts; i++)
         {
-            handle = File.OpenHandle(shmPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-
-        using (handle)
-        {
-            Span<byte> buf = stackalloc byte[2 * CopySize];
-            for (int i = 0; i < attempts; i++)
+            if (!Native.SqliteNative.TryReadWalIndex(connection, buf))
             {
-                if (RandomAccess.Read(handle, buf, 0) == buf.Length && TryParse(buf) is { } header)
-                {
-                    return header;
-                }
+                return null;
+            }
 
-                if (i > 2)
-                {
-                    Thread.Sleep(1);
-                }
-                else
-                {
-                    Thread.Yield();
-                }
+            if (TryParse(buf) is { } header)
+            {
+                return header;
+            }
+
+            if (i > 2)
+            {
+                Thread.Sleep(1);
+            }
+            else
+            {
+                Thread.Yield();
             }
         }
 
