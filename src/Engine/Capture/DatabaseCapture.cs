@@ -761,6 +761,7 @@ public sealed class DatabaseCapture : IDisposable
         }
 
         long walLength = Math.Min(RandomAccess.GetLength(wal), limit);
+        var mark = verifier.Save();
         int batch = Math.Max(1, (4 << 20) / frameSize);
         var buffer = new byte[batch * frameSize];
         long pos = start;
@@ -812,6 +813,32 @@ public sealed class DatabaseCapture : IDisposable
         }
         catch (IOException e)
         {
+            // Nothing of this copy counts (a full disk, most likely): the chain goes back to
+            // where it was and the shadow is cut back to it, so the next look retries the same
+            // frames instead of finding a shadow that disagrees with its own chain.
+            verifier.Reset(mark);
+            try
+            {
+                shadow?.Dispose();
+            }
+            catch (IOException)
+            {
+                // Flushing the buffered tail fails again; the length is set below.
+            }
+
+            shadow = null;
+            try
+            {
+                using var h = File.OpenHandle(shadowPath, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
+                if (RandomAccess.GetLength(h) > start)
+                {
+                    RandomAccess.SetLength(h, start);
+                }
+            }
+            catch (IOException)
+            {
+            }
+
             throw new ReplicaException(ReplicaErrorCode.MetaNotWritable,
                 $"Cannot write the shadow WAL '{shadowPath}': {e.Message}. Free space in the meta directory or move it with meta-path.", shadowPath, e);
         }

@@ -327,6 +327,14 @@ public sealed class ReplicaSyncer
                 end = target.Offset;
             }
 
+            if (end < 0 && _capture.Position.Generation != at.Generation)
+            {
+                // The capture started a new generation (and removed this one's shadow) while
+                // this sync ran: the next sync begins the new generation with a snapshot.
+                _log.Debug($"replica {Name}: generation {at.Generation} was replaced by {_capture.Position.Generation} during the sync; the next sync takes a snapshot");
+                return;
+            }
+
             if (end < 0)
             {
                 throw new ReplicaException(ReplicaErrorCode.Internal,

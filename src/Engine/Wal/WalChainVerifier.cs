@@ -85,6 +85,21 @@ public sealed class WalChainVerifier
         return null;
     }
 
+    /// <summary>The whole state, to go back to with <see cref="Reset"/> when frames could not be kept.</summary>
+    public readonly record struct Mark(WalChecksum Checksum, long Offset, long LastCommitOffset, WalChecksum LastCommitChecksum, uint LastCommitDbSize, long FramesAccepted);
+
+    public Mark Save() => new(Checksum, Offset, LastCommitOffset, LastCommitChecksum, LastCommitDbSize, FramesAccepted);
+
+    public void Reset(Mark mark)
+    {
+        Checksum = mark.Checksum;
+        Offset = mark.Offset;
+        LastCommitOffset = mark.LastCommitOffset;
+        LastCommitChecksum = mark.LastCommitChecksum;
+        LastCommitDbSize = mark.LastCommitDbSize;
+        FramesAccepted = mark.FramesAccepted;
+    }
+
     /// <summary>Forgets frames accepted after the last commit (an uncommitted tail).</summary>
     public void RewindToLastCommit()
     {
