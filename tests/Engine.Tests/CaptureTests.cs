@@ -960,6 +960,38 @@ public class CaptureTests
         Assert.Equal(35, TestDb.Count(output));
     }
 
+    [Theory]
+    [InlineData("TRUNCATE")]
+    [InlineData("RESTART")]
+    [InlineData("PASSIVE")]
+    public async Task Another_process_running_its_own_checkpoints_keeps_the_generation_and_every_commit(string mode)
+    {
+        using var db = new TestDb();
+        using var h = new Harness(db);
+        db.Insert(0, 5);
+        await h.SyncAsync();
+        var start = h.Capture.Position;
+        using (var app = new Sqlite3Process(db.DbPath))
+        {
+            app.Run("PRAGMA wal_autocheckpoint = 0; PRAGMA busy_timeout = 200;");
+            for (int i = 0; i < 12; i++)
+            {
+                app.Run($"INSERT INTO t (id, v) VALUES ({100 + i}, 'app {i}'); PRAGMA wal_checkpoint({mode});");
+                h.Capture.Sync(default, force: i % 2 == 0);
+                if (i % 4 == 3)
+                {
+                    await h.SyncAsync();
+                }
+            }
+        }
+
+        await h.SyncAsync();
+        Assert.True(start.Generation == h.Capture.Position.Generation, h.Log.ToString());
+        var (output, _) = await h.RestoreAsync();
+        AssertRestoredEqual(db.DbPath, output);
+        Assert.Equal(17, TestDb.Count(output));
+    }
+
     /// <summary>A long-running sqlite3 shell as the application: one process, one connection.</summary>
     private sealed class Sqlite3Process : IDisposable
     {

@@ -347,7 +347,13 @@ public sealed class DatabaseCapture : IDisposable
 
         if (walLength < WalHeader.Size)
         {
+            // Truncated (a TRUNCATE checkpoint): a write gives the WAL its new header. If that
+            // happened while our read was held, the old incarnation's end is still proven even
+            // though the write needs the read to go for a moment (a second restart in that
+            // moment shows as a salt that moved by more than one).
+            bool proven = _heldSinceObserved;
             BumpSequence();
+            _heldSinceObserved |= proven;
         }
 
         var reason = Verify(out bool restarted);
