@@ -992,6 +992,46 @@ public class CaptureTests
         Assert.Equal(17, TestDb.Count(output));
     }
 
+    [Fact]
+    public async Task Committed_frames_that_break_the_checksum_chain_are_never_skipped_silently()
+    {
+        using var db = new TestDb();
+        using var app = db.Open();
+        TestDb.Scalar(app, "SELECT COUNT(*) FROM t");
+        using var h = new Harness(db);
+        db.Insert(0, 5);
+        await h.SyncAsync();
+        var first = h.Capture.Position.Generation;
+
+        // A commit SQLite published, then damaged in the WAL file (a bad disk): one byte of its
+        // page flipped, so its checksum no longer continues the chain.
+        db.Insert(5, 1);
+        var wal = ReadShared(db.DbPath + "-wal");
+        var header = WalHeader.Parse(wal);
+        using (var fs = new FileStream(db.DbPath + "-wal", FileMode.Open, FileAccess.Write, FileShare.ReadWrite))
+        {
+            fs.Position = wal.Length - 100;
+            fs.WriteByte((byte)(wal[^100] ^ 0x5a));
+        }
+
+        // The capture does not sit still looking caught up: a new generation first; when even
+        // that stops at the damage, its own TRUNCATE checkpoint moves the committed pages into
+        // the database file and a new generation's snapshot holds them.
+        h.Capture.Sync(default, force: true);
+        var second = h.Capture.Position.Generation;
+        Assert.NotEqual(first, second);
+        Assert.Contains("do not continue the shadow wal's checksum chain", h.Log.ToString());
+        h.Capture.Sync(default, force: true);
+        Assert.NotEqual(second, h.Capture.Position.Generation);
+        Assert.Contains("checkpointed past committed frames that failed their checksum chain", h.Log.ToString());
+        db.Insert(6, 1);
+        await h.SyncAsync();
+        var (output, _) = await h.RestoreAsync();
+        AssertRestoredEqual(db.DbPath, output);
+        Assert.Equal(7, TestDb.Count(output));
+        Assert.True(header.FrameSize > 100);
+    }
+
     /// <summary>A long-running sqlite3 shell as the application: one process, one connection.</summary>
     private sealed class Sqlite3Process : IDisposable
     {

@@ -44,6 +44,7 @@ public sealed class DatabaseCapture : IDisposable
     private long _publishedEnd = -1;
     private bool _heldSinceObserved;
     private long _finalObservedEnd = -1;
+    private string? _stalledGeneration;
     private bool _tailCovered;
     private SqliteConnection? _ckptConn;
     private DateTime? _unpublishedSince;
@@ -736,7 +737,49 @@ public sealed class DatabaseCapture : IDisposable
 
     private void CopyToShadow()
     {
-        CopyFrames(Meta.ShadowPath(_generation!, _index), _verifier!, _index, CopyLimit(_verifier!));
+        long limit = CopyLimit(_verifier!, out bool published);
+        CopyFrames(Meta.ShadowPath(_generation!, _index), _verifier!, _index, limit);
+        if (published && _verifier!.LastCommitOffset < limit &&
+            ReadBytes(WalPath, 0, WalHeader.Size).AsSpan().SequenceEqual(ReadBytes(Meta.ShadowPath(_generation!, _index), 0, WalHeader.Size)))
+        {
+            // Frames SQLite published as committed do not continue the shadow's chain although
+            // the WAL did not restart: going on would leave the replica behind while it looks
+            // caught up. A new generation (a fresh snapshot) is tried once; if even its chain
+            // stops there, the WAL file itself is damaged and that is an error, not a state.
+            long stalledAt = _verifier.LastCommitOffset;
+            if (_generation != _stalledGeneration)
+            {
+                StartGeneration($"{(limit - stalledAt) / _verifier.Header.FrameSize} committed frame(s) of the live WAL do not continue the shadow wal's checksum chain");
+                _stalledGeneration = _generation;
+                return;
+            }
+
+            // The WAL file itself is damaged. SQLite serves those pages all the same, so the
+            // replica must hold them too: a TRUNCATE checkpoint moves them into the database
+            // file, and a new generation's snapshot copies that.
+            var before = _shadowHeader;
+            EndRead();
+            try
+            {
+                RunCheckpoint(_conn!, CheckpointMode.Truncate);
+                WriteSequenceRow();
+            }
+            finally
+            {
+                BeginRead();
+            }
+
+            if (WalHeader.TryParseValid(ReadBytes(WalPath, 0, WalHeader.Size)) == before)
+            {
+                throw new ReplicaException(ReplicaErrorCode.DatabaseUnusable,
+                    $"Committed frames of '{WalPath}' from offset {stalledAt} fail their checksum chain: the WAL file looks damaged, and the checkpoint that would move them into the database file could not finish (a long-running reader?). Replication cannot copy past them and retries; check the disk and end long read transactions of the application.", WalPath);
+            }
+
+            _stalledGeneration = null;
+            StartGeneration($"the WAL was checkpointed past committed frames that failed their checksum chain at offset {stalledAt}");
+            return;
+        }
+
         _unpublishedSince = NextFrameHasCurrentSalts() ? _unpublishedSince ?? DateTime.UtcNow : null;
         if (_verifier!.LastCommitOffset > _options.HardIndexBytes && !_hardLimitWarned)
         {
@@ -891,8 +934,12 @@ public sealed class DatabaseCapture : IDisposable
     /// commit point while it describes this chain; once it describes a newer incarnation, the
     /// furthest point it was seen to publish (nothing more of this chain can be published).
     /// </summary>
-    private long CopyLimit(WalChainVerifier verifier)
+    private long CopyLimit(WalChainVerifier verifier) => CopyLimit(verifier, out _);
+
+    /// <param name="published">True when the limit is the wal-index's published end for this chain right now.</param>
+    private long CopyLimit(WalChainVerifier verifier, out bool published)
     {
+        published = false;
         var shm = ReadShm();
         if (shm is null)
         {
@@ -901,6 +948,7 @@ public sealed class DatabaseCapture : IDisposable
 
         if (shm.Describes(verifier.Header))
         {
+            published = true;
             long end = shm.PublishedEnd(verifier.Header);
             _publishedEnd = Math.Max(_publishedEnd, end);
             _heldSinceObserved |= _inReadTx;
