@@ -58,6 +58,13 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
 
         _https = options.Endpoint is null || options.Endpoint.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
         var creds = options.Credentials ?? FromEnvironment();
+        if (creds is not null && (string.IsNullOrEmpty(creds.AccessKeyId) || string.IsNullOrEmpty(creds.SecretAccessKey)))
+        {
+            // Never formatted: neither the key id nor the secret appears in the message.
+            throw new ReplicaException(ReplicaErrorCode.InvalidArgument,
+                $"The S3 credentials for bucket '{options.Bucket}' have an empty {(string.IsNullOrEmpty(creds.AccessKeyId) ? "access key id" : "secret access key")}. Give -Credential with the access key id as the user name and the secret access key as the password (or set access-key-id and secret-access-key in the configuration, or the LITESTREAM_ACCESS_KEY_ID and LITESTREAM_SECRET_ACCESS_KEY variables).", options.Bucket);
+        }
+
         _s3 = creds is null ? new AmazonS3Client(config) : new AmazonS3Client(new BasicAWSCredentials(creds.AccessKeyId, creds.SecretAccessKey), config);
         Url = $"s3://{options.Bucket}/{_prefix.TrimStart('/')}";
     }
@@ -135,7 +142,7 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
             {
                 renewed = await TryPutAsync(ifNoneMatch: false, _etag, ct).ConfigureAwait(false);
             }
-            catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound && e.ErrorCode != "NoSuchBucket")
+            catch (ReplicaException e) when (e.InnerException is AmazonS3Exception { StatusCode: HttpStatusCode.NotFound } s3 && s3.ErrorCode != "NoSuchBucket")
             {
                 // The lease object is gone (the bucket was recreated, a lifecycle rule...): take
                 // it again, unless someone else already has.
@@ -462,6 +469,11 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
         {
             _log.Debug($"listing unfinished multipart uploads is not possible here: {e.Message}");
         }
+        catch (Exception e) when (!ct.IsCancellationRequested && e is AmazonClientException or HttpRequestException or IOException or OperationCanceledException)
+        {
+            // Best-effort cleanup, not retried: a store that really fails says so on the next request.
+            _log.Debug($"could not look for unfinished multipart uploads: {Describe(e)}; tried again at the next start");
+        }
     }
 
     private async Task<Stream> GetAsync(string key, CancellationToken ct)
@@ -557,9 +569,21 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
                 throw new ReplicaException(ReplicaErrorCode.StoreAccessDenied,
                     $"No S3 credentials were found for bucket '{_options.Bucket}'. Set LITESTREAM_ACCESS_KEY_ID and LITESTREAM_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), give -Credential, or put access-key-id and secret-access-key in the configuration.", _options.Bucket, e);
             }
+            catch (AmazonServiceException e) when (!IsTransient(e))
+            {
+                // Any other answer that retrying cannot change (a 404 without an S3 error code from
+                // a server that is not S3, an unexpected status): never let it escape unclassified.
+                throw Rejected(what, key, e);
+            }
             catch (Exception e) when (!ct.IsCancellationRequested && IsTransient(e))
             {
                 failure = e;
+            }
+
+            if (attempt >= _options.MaxAttempts && failure is AmazonUnmarshallingException unreadable)
+            {
+                // A reply cut short is retried; one that stays unreadable is not S3 speaking.
+                throw Rejected(what, key, unreadable);
             }
 
             if (attempt >= _options.MaxAttempts)
@@ -595,6 +619,27 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
         }
 
         return null;
+    }
+
+    private ReplicaException Rejected(string what, string key, AmazonServiceException e)
+    {
+        var endpoint = _options.Endpoint ?? "AWS";
+        var status = (int)e.StatusCode;
+        if (e is AmazonUnmarshallingException)
+        {
+            return new ReplicaException(ReplicaErrorCode.StoreRejected,
+                $"The store at {endpoint} answered the {what} of '{key}' in bucket '{_options.Bucket}' with a reply that is not an S3 response (HTTP {status}). Check that the endpoint is the S3 API of the store (for Cloudflare R2: https://<accountid>.r2.cloudflarestorage.com, no bucket in the URL).", key, e);
+        }
+
+        bool s3Code = !string.IsNullOrEmpty(e.ErrorCode) && !string.Equals(e.ErrorCode, e.StatusCode.ToString(), StringComparison.Ordinal);
+        if (!s3Code)
+        {
+            return new ReplicaException(ReplicaErrorCode.StoreRejected,
+                $"The store at {endpoint} answered the {what} of '{key}' in bucket '{_options.Bucket}' with HTTP {status} and no S3 error code: it does not look like an S3-compatible store (or it does not serve this bucket). Check -Endpoint (the S3 API URL, for Cloudflare R2: https://<accountid>.r2.cloudflarestorage.com) and the bucket name.", key, e);
+        }
+
+        return new ReplicaException(ReplicaErrorCode.StoreRejected,
+            $"The store at {endpoint} rejected the {what} of '{key}' in bucket '{_options.Bucket}' (HTTP {status} {e.ErrorCode}: {e.Message}). Retrying would not help; check the endpoint, the bucket and its settings, and report this with the error code if the store is S3-compatible.", key, e);
     }
 
     private static bool IsTransient(Exception e) => e switch
