@@ -712,6 +712,26 @@ Restore-SqliteReplica -ReplicaUrl '$($s.Url)' -Endpoint '$($Proxy.Endpoint)' -Sk
             (Get-DbDump -Path $s.Db).maxId | Should -Be 5
         }
 
+        It 'reports a web server that answers with HTML pages (not S3 XML) as StoreRejected' {
+            $s = New-S3Scenario -Name 'html'
+            # python3's http.server: the bucket is a folder, so a listing is a 200 HTML page.
+            $www = Join-Path $s.Dir 'www'
+            $null = New-Item -ItemType Directory -Path (Join-Path $www $s.Bucket) -Force
+            $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+            $listener.Start(); $port = $listener.LocalEndpoint.Port; $listener.Stop()
+            $server = Start-TestProcess -FilePath python3 -ArgumentList @('-u', '-m', 'http.server', '--bind', '127.0.0.1', '--directory', $www, $port) -LogPath (Join-Path $s.Dir 'www.log') -Name 'webserver'
+            $Children.Add($server)
+            Wait-Until -TimeoutSeconds 30 -Message 'the web server answering' -Condition {
+                try { (Invoke-WebRequest -Uri "http://127.0.0.1:$port/" -TimeoutSec 2 -NoProxy).StatusCode -eq 200 } catch { $false }
+            }
+            $failure = Get-ErrorRecord { Get-ReplicaGeneration -ReplicaUrl $s.Url -Endpoint "http://127.0.0.1:$port" }
+            $failure | Should -Not -BeNullOrEmpty
+            $failure.FullyQualifiedErrorId | Should -Be 'StoreRejected,SqliteReplica.Commands.GetReplicaGenerationCommand' -Because $failure.Exception.Message
+            $failure.Exception.Message | Should -Match 'not an S3 response'
+            $failure = Get-ErrorRecord { Restore-SqliteReplica -ReplicaUrl $s.Url -Endpoint "http://127.0.0.1:$port" -OutputPath (New-RestoreTarget -Parent $TestDrive) }
+            $failure.FullyQualifiedErrorId | Should -Be 'StoreRejected,SqliteReplica.Commands.RestoreSqliteReplicaCommand' -Because $failure.Exception.Message
+        }
+
         It 'reports an S3 status it does not expect (HTTP 418) as StoreRejected at once, without retrying' {
             $s = New-S3Scenario -Name 'teapot'
             $null = New-TestDatabase -Path $s.Db -Rows 5

@@ -575,15 +575,19 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
                 // a server that is not S3, an unexpected status): never let it escape unclassified.
                 throw Rejected(what, key, e);
             }
+            catch (Exception e) when (!ct.IsCancellationRequested && IsUnreadableReply(e))
+            {
+                failure = e;
+                if (attempt >= Math.Min(3, _options.MaxAttempts))
+                {
+                    // A reply cut short is retried; one that stays unreadable is not S3 speaking
+                    // (an HTML page, a proxy's error page...).
+                    throw Rejected(what, key, e);
+                }
+            }
             catch (Exception e) when (!ct.IsCancellationRequested && IsTransient(e))
             {
                 failure = e;
-            }
-
-            if (attempt >= _options.MaxAttempts && failure is AmazonUnmarshallingException unreadable)
-            {
-                // A reply cut short is retried; one that stays unreadable is not S3 speaking.
-                throw Rejected(what, key, unreadable);
             }
 
             if (attempt >= _options.MaxAttempts)
@@ -621,15 +625,26 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
         return null;
     }
 
-    private ReplicaException Rejected(string what, string key, AmazonServiceException e)
+    /// <summary>
+    /// A reply the SDK could not read as S3's (a body that is not S3 XML, a header it cannot
+    /// parse): whatever exception type the SDK lets through for it, it must not escape unclassified.
+    /// </summary>
+    private static bool IsUnreadableReply(Exception e) =>
+        e is AmazonUnmarshallingException or System.Xml.XmlException ||
+        (e is not AmazonServiceException and not AmazonClientException and not OperationCanceledException and not ReplicaException &&
+         e.Source is { } source && source.StartsWith("AWSSDK", StringComparison.Ordinal));
+
+    private ReplicaException Rejected(string what, string key, Exception failure)
     {
         var endpoint = _options.Endpoint ?? "AWS";
-        var status = (int)e.StatusCode;
-        if (e is AmazonUnmarshallingException)
+        if (failure is not AmazonServiceException e || failure is AmazonUnmarshallingException)
         {
+            var answer = failure is AmazonServiceException se ? $"HTTP {(int)se.StatusCode}" : "unreadable";
             return new ReplicaException(ReplicaErrorCode.StoreRejected,
-                $"The store at {endpoint} answered the {what} of '{key}' in bucket '{_options.Bucket}' with a reply that is not an S3 response (HTTP {status}). Check that the endpoint is the S3 API of the store (for Cloudflare R2: https://<accountid>.r2.cloudflarestorage.com, no bucket in the URL).", key, e);
+                $"The store at {endpoint} answered the {what} of '{key}' in bucket '{_options.Bucket}' with a reply that is not an S3 response ({answer}: {failure.GetType().Name}: {failure.Message}). Check that -Endpoint is the S3 API of the store (for Cloudflare R2: https://<accountid>.r2.cloudflarestorage.com, no bucket in the URL).", key, failure);
         }
+
+        var status = (int)e.StatusCode;
 
         bool s3Code = !string.IsNullOrEmpty(e.ErrorCode) && !string.Equals(e.ErrorCode, e.StatusCode.ToString(), StringComparison.Ordinal);
         if (!s3Code)
