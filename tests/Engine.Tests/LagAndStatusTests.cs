@@ -253,4 +253,16 @@ public class LagAndStatusTests
             Assert.DoesNotContain(secret, e.Message, StringComparison.Ordinal);
         }
     }
+
+    [Theory]
+    [InlineData("notaurl")]
+    [InlineData("http://")]
+    [InlineData("ftp://127.0.0.1:21")]
+    public void An_s3_endpoint_that_is_not_an_http_url_is_InvalidArgument(string endpoint)
+    {
+        var e = Assert.Throws<ReplicaException>(() => new S3ReplicaClient(
+            new S3ReplicaOptions { Bucket = "bucket", Endpoint = endpoint, Credentials = new Credentials("id", "secret") }, NullEngineLog.Instance));
+        Assert.Equal(ReplicaErrorCode.InvalidArgument, e.Code);
+        Assert.Contains("https://", e.Message, StringComparison.Ordinal);
+    }
 }

@@ -33,6 +33,13 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
         _options = options;
         _log = log;
         _prefix = GoPath.Join(options.Path);
+        if (options.Endpoint is not null &&
+            (!Uri.TryCreate(options.Endpoint, UriKind.Absolute, out var endpoint) || (endpoint.Scheme != Uri.UriSchemeHttps && endpoint.Scheme != Uri.UriSchemeHttp) || string.IsNullOrEmpty(endpoint.Host)))
+        {
+            throw new ReplicaException(ReplicaErrorCode.InvalidArgument,
+                $"The S3 endpoint '{options.Endpoint}' is not an http:// or https:// URL. Give the store's S3 API URL, for Cloudflare R2: https://<accountid>.r2.cloudflarestorage.com (-Endpoint, or 'endpoint' in the configuration).", options.Endpoint);
+        }
+
         var config = new AmazonS3Config
         {
             ForcePathStyle = options.ForcePathStyle ?? options.Endpoint is not null,
