@@ -349,7 +349,7 @@ Describe 'Replication health: status, heartbeat URL, metrics and the restore dri
             $replicator = Start-TestReplicator -DatabasePath $db -ReplicaPath (Join-Path $dir 'replica') -LogPath $log
             $Children.Add($replicator)
             $null = Invoke-Writer write --db $db --count 30 --rows-per-tx 3 --interval-ms 5
-            Wait-Until -TimeoutSeconds 30 -Message 'a healthy status' -Condition { (Get-SqliteReplicationStatus -DatabasePath $db).Healthy }
+            $null = Wait-Until -TimeoutSeconds 30 -Message 'a healthy status' -Condition { (Get-SqliteReplicationStatus -DatabasePath $db).Healthy }
 
             $status = Get-SqliteReplicationStatus -DatabasePath $db
             $file = Get-Content -Raw -LiteralPath (Join-Path $dir '.app.db-litestream/sqlitereplica-status.json') | ConvertFrom-Json

@@ -254,6 +254,7 @@ Describe 'Start-SqliteReplication in a separate process' -Tag 'Integration' {
             $null = Invoke-Writer write --db $link --count 40 --rows-per-tx 4 --interval-ms 5
             Get-Content -LiteralPath $s.Log -Raw | Should -Not -Match 'ERRORID'
             Test-Path -LiteralPath (Join-Path $s.Dir '.app.db-litestream') | Should -BeTrue -Because 'the meta directory is beside the file SQLite opens'
+            $null = Wait-Until -TimeoutSeconds 30 -Message 'a healthy status read through the link' -Condition { (Get-SqliteReplicationStatus -DatabasePath $link).Healthy }
 
             $result = Complete-Scenario -Replicator $replicator -Database $s.Db -Replica $s.Replica
             $result.Restored.Dump.maxId | Should -Be 50

@@ -721,7 +721,7 @@ Restore-SqliteReplica -ReplicaUrl '$($s.Url)' -Endpoint '$($Proxy.Endpoint)' -Sk
             $listener.Start(); $port = $listener.LocalEndpoint.Port; $listener.Stop()
             $server = Start-TestProcess -FilePath python3 -ArgumentList @('-u', '-m', 'http.server', '--bind', '127.0.0.1', '--directory', $www, $port) -LogPath (Join-Path $s.Dir 'www.log') -Name 'webserver'
             $Children.Add($server)
-            Wait-Until -TimeoutSeconds 30 -Message 'the web server answering' -Condition {
+            $null = Wait-Until -TimeoutSeconds 30 -Message 'the web server answering' -Condition {
                 try { (Invoke-WebRequest -Uri "http://127.0.0.1:$port/" -TimeoutSec 2 -NoProxy).StatusCode -eq 200 } catch { $false }
             }
             $failure = Get-ErrorRecord { Get-ReplicaGeneration -ReplicaUrl $s.Url -Endpoint "http://127.0.0.1:$port" }

@@ -106,8 +106,13 @@ public static class DatabaseLock
         return fs;
     }
 
+    /// <summary>
+    /// The lock is held elsewhere: .NET reports a failed flock as a sharing violation carrying
+    /// errno EWOULDBLOCK (11 on Linux, 35 on macOS). Not judged by the message alone: the lock
+    /// file's own name contains "lock", so any other I/O error on it would look like one.
+    /// </summary>
     internal static bool IsWouldBlock(IOException e) =>
-        e.HResult == 11 || e.Message.Contains("lock", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("being used", StringComparison.OrdinalIgnoreCase);
+        e.HResult is 11 or 35 || e.Message.Contains("being used by another process", StringComparison.OrdinalIgnoreCase);
 
     private static ReplicaException Busy(string dbPath, string lockPath, Exception? inner)
     {
