@@ -81,7 +81,7 @@ public static class DatabaseLock
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new ReplicaException(ReplicaErrorCode.DatabaseUnusable,
-                $"Cannot create the replicator lock file '{path}' beside database '{dbPath}': {e.Message}. The database's directory must be writable (SQLite needs it for -wal and -shm too).", path, e);
+                $"Cannot open the replicator lock file '{path}' beside database '{dbPath}': {e.Message}. This user must be able to write the database's directory (SQLite needs it for -wal and -shm too) and that file; if a replicator once ran as another user, remove the file while no replicator runs.", path, e);
         }
 
         // Take the flock explicitly too: .NET skips its own when file locking is disabled by
