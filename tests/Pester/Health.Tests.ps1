@@ -341,6 +341,49 @@ Describe 'Replication health: status, heartbeat URL, metrics and the restore dri
         }
     }
 
+    Context 'Get-SqliteReplicationStatus: what the status file holds, and a damaged one' {
+        It 'shows the shadow WAL, its cap and when continuity was given up, as the status file has them' {
+            $dir = Join-Path $TestDrive 'status-cap'
+            $db = (New-TestDatabase -Path (Join-Path $dir 'app.db') -Rows 20).Path
+            $log = Join-Path $dir 'replicator.log'
+            $replicator = Start-TestReplicator -DatabasePath $db -ReplicaPath (Join-Path $dir 'replica') -LogPath $log
+            $Children.Add($replicator)
+            $null = Invoke-Writer write --db $db --count 30 --rows-per-tx 3 --interval-ms 5
+            $null = Wait-Until -TimeoutSeconds 30 -Message 'a healthy status' -Condition { (Get-SqliteReplicationStatus -DatabasePath $db).Healthy }
+
+            $status = Get-SqliteReplicationStatus -DatabasePath $db
+            $file = Get-Content -Raw -LiteralPath (Join-Path $dir '.app.db-litestream/sqlitereplica-status.json') | ConvertFrom-Json
+            foreach ($name in 'ShadowBytes', 'ShadowCapBytes', 'ContinuityGivenUpAt') {
+                $status.PSObject.Properties.Name | Should -Contain $name
+            }
+            $status.ShadowCapBytes | Should -BeGreaterThan 0
+            $status.ShadowCapBytes | Should -Be $file.shadowCapBytes
+            $status.ShadowBytes | Should -BeGreaterThan 0
+            $status.ContinuityGivenUpAt | Should -BeNullOrEmpty -Because 'the cap was never reached'
+            ($status | Format-List * | Out-String) | Should -Match 'ShadowCapBytes\s*:\s*\d+'
+            $replicator | Stop-TestReplicator | Should -Be 0
+        }
+
+        It 'reports a corrupt status file as corrupt (unhealthy), not as a database nobody replicates' {
+            $dir = Join-Path $TestDrive 'status-corrupt'
+            $db = (New-TestDatabase -Path (Join-Path $dir 'app.db') -Rows 5).Path
+            $none = Get-SqliteReplicationStatus -DatabasePath $db
+            $none.Healthy | Should -BeFalse
+            $none.Reason | Should -Match 'no status published'
+
+            $statusFile = Join-Path $dir '.app.db-litestream/sqlitereplica-status.json'
+            $null = New-Item -ItemType Directory -Force -Path (Split-Path $statusFile)
+            foreach ($garbage in @('{"version": 1, "processId": 4', ([string][char]0 * 64), 'not json', '{}')) {
+                [System.IO.File]::WriteAllText($statusFile, $garbage)
+                $status = Get-SqliteReplicationStatus -DatabasePath $db -ErrorAction Stop
+                $status.Healthy | Should -BeFalse
+                $status.Reason | Should -Match 'corrupt' -Because "the file held '$garbage'"
+                $status.Reason | Should -Match ([regex]::Escape($statusFile))
+                $status.Reason | Should -Not -Match 'no status published'
+            }
+        }
+    }
+
     Context 'Test-ReplicaRestore on a file replica' {
         BeforeAll {
             # One replica for every drill below: a replicator (separate pwsh) and the writer

@@ -207,6 +207,108 @@ Describe 'Start-SqliteReplication in a separate process' -Tag 'Integration' {
         }
     }
 
+    Context 'One replicator per database, however the database is named' {
+        It 'refuses a second replicator with another -MetaPath, and one through a symbolic link, with AlreadyReplicating within seconds; a SIGKILLed first one never blocks the restart' {
+            $s = New-Scenario -Name 'onelock'
+            $null = New-TestDatabase -Path $s.Db -Rows 10
+            $link = Join-Path $s.Dir 'link-to-app.db'
+            $null = New-Item -ItemType SymbolicLink -Path $link -Target $s.Db
+            $first = Start-TestReplicator -DatabasePath $s.Db -ReplicaPath $s.Replica -LogPath $s.Log
+            $null = Wait-LogLine -Path $s.Log -Pattern 'snapshot written' -TimeoutSeconds 30 -Process $first
+
+            $cases = @(
+                @{ Name = 'meta'; DatabasePath = $s.Db; Parameters = @{ MetaPath = (Join-Path $s.Dir 'other-meta') } }
+                @{ Name = 'link'; DatabasePath = $link; Parameters = @{} }
+                @{ Name = 'linkmeta'; DatabasePath = $link; Parameters = @{ MetaPath = (Join-Path $s.Dir 'link-meta') } }
+            )
+            foreach ($case in $cases) {
+                $log = Join-Path $s.Dir "second-$($case.Name).log"
+                $replica = Join-Path $s.Dir "replica-$($case.Name)"
+                $watch = [System.Diagnostics.Stopwatch]::StartNew()
+                $second = Start-TestReplicator -DatabasePath $case.DatabasePath -ReplicaPath $replica -LogPath $log -Parameters $case.Parameters -NoWait
+                $second | Wait-TestProcess -TimeoutSeconds 30 | Should -Be 1 -Because (Get-LogTail -Path $log)
+                $watch.Elapsed.TotalSeconds | Should -BeLessThan 10 -Because 'the refusal comes at start, before any replication'
+                Get-ReplicatorErrorId -LogPath $log | Should -Be 'AlreadyReplicating,SqliteReplica.Commands.StartSqliteReplicationCommand' -Because "case $($case.Name): $(Get-LogTail -Path $log)"
+                Get-Content -LiteralPath $log -Raw | Should -Match 'Stop that replicator first'
+                Get-ReplicaFile -ReplicaDir $replica | Should -BeNullOrEmpty
+                if ($case.Parameters.MetaPath) { Test-Path -LiteralPath $case.Parameters.MetaPath | Should -BeFalse -Because 'a refused replicator writes no meta directory' }
+            }
+            $first.HasExited | Should -BeFalse
+
+            # kill -9: the kernel drops the lock; a restart (through the link this time) is not blocked.
+            $null = Invoke-Writer write --db $s.Db --count 20 --rows-per-tx 2 --interval-ms 5
+            $first | Stop-TestProcess -Signal KILL -TimeoutSeconds 10 | Should -Be 137
+            $restartLog = Join-Path $s.Dir 'restart.log'
+            $restart = Start-TestReplicator -DatabasePath $link -ReplicaPath $s.Replica -LogPath $restartLog -TimeoutSeconds 30
+            $null = Invoke-Writer write --db $s.Db --count 20 --rows-per-tx 2 --interval-ms 5
+            $result = Complete-Scenario -Replicator $restart -Database $s.Db -Replica $s.Replica
+            $result.Restored.Dump.maxId | Should -Be 50
+        }
+
+        It 'replicates a database named through a symbolic link; restore and Test-ReplicaRestore take linked paths too' {
+            $s = New-Scenario -Name 'linked'
+            $null = New-TestDatabase -Path $s.Db -Rows 10
+            $link = Join-Path $s.Dir 'current.db'
+            $null = New-Item -ItemType SymbolicLink -Path $link -Target $s.Db
+            $replicator = Start-TestReplicator -DatabasePath $link -ReplicaPath $s.Replica -LogPath $s.Log
+            $null = Invoke-Writer write --db $link --count 40 --rows-per-tx 4 --interval-ms 5
+            Get-Content -LiteralPath $s.Log -Raw | Should -Not -Match 'ERRORID'
+            Test-Path -LiteralPath (Join-Path $s.Dir '.app.db-litestream') | Should -BeTrue -Because 'the meta directory is beside the file SQLite opens'
+            $null = Wait-Until -TimeoutSeconds 30 -Message 'a healthy status read through the link' -Condition { (Get-SqliteReplicationStatus -DatabasePath $link).Healthy }
+
+            $result = Complete-Scenario -Replicator $replicator -Database $s.Db -Replica $s.Replica
+            $result.Restored.Dump.maxId | Should -Be 50
+
+            $drill = Test-ReplicaRestore -ReplicaPath $s.Replica -DatabasePath $link -ErrorAction Stop
+            $drill.Status | Should -Be 'Passed' -Because $drill.Reason
+
+            # An existing database behind a link: refused without -Force; with -Force the file the
+            # link names is replaced and the link stays.
+            $other = Join-Path $s.Dir 'other.db'
+            $null = New-TestDatabase -Path $other -Rows 3
+            $outLink = Join-Path $s.Dir 'restore-link.db'
+            $null = New-Item -ItemType SymbolicLink -Path $outLink -Target $other
+            { Restore-SqliteReplica -ReplicaPath $s.Replica -OutputPath $outLink -ErrorAction Stop } | Should -Throw -ErrorId 'OutputExists,SqliteReplica.Commands.RestoreSqliteReplicaCommand'
+            (Get-DbDump -Path $other).maxId | Should -Be 3
+            $restored = Restore-SqliteReplica -ReplicaPath $s.Replica -OutputPath $outLink -Force -ErrorAction Stop
+            (Get-Item -LiteralPath $outLink).LinkType | Should -Be 'SymbolicLink'
+            $restored.OutputPath | Should -Be $other
+            (Get-DbDump -Path $other).digest | Should -Be $result.Source.digest
+        }
+
+        It 'refuses a directory given as the database at once with DatabaseUnusable' {
+            $s = New-Scenario -Name 'dirdb'
+            $directory = Join-Path $s.Dir 'data'
+            $null = New-Item -ItemType Directory -Path $directory
+            $replicator = Start-TestReplicator -DatabasePath $directory -ReplicaPath $s.Replica -LogPath $s.Log -NoWait
+            $replicator | Wait-TestProcess -TimeoutSeconds 30 | Should -Be 1 -Because (Get-LogTail -Path $s.Log)
+            Get-ReplicatorErrorId -LogPath $s.Log | Should -Be 'DatabaseUnusable,SqliteReplica.Commands.StartSqliteReplicationCommand'
+            Get-Content -LiteralPath $s.Log -Raw | Should -Match 'is a directory, not a database file'
+            Get-DirectoryEntry -Path $directory | Should -BeNullOrEmpty
+            Test-Path -LiteralPath $s.Replica | Should -BeFalse
+        }
+
+        It 'refuses to start with MetaNotWritable, naming what to remove, when its lock file in the meta directory is a directory' {
+            $s = New-Scenario -Name 'lockdir'
+            $null = New-TestDatabase -Path $s.Db -Rows 10
+            $lockDirectory = Join-Path $s.Dir '.app.db-litestream/sqlitereplica.lock'
+            $null = New-Item -ItemType Directory -Path (Join-Path $lockDirectory 'keep')
+            $replicator = Start-TestReplicator -DatabasePath $s.Db -ReplicaPath $s.Replica -LogPath $s.Log -NoWait
+            $replicator | Wait-TestProcess -TimeoutSeconds 30 | Should -Be 1 -Because (Get-LogTail -Path $s.Log)
+            Get-ReplicatorErrorId -LogPath $s.Log | Should -Be 'MetaNotWritable,SqliteReplica.Commands.StartSqliteReplicationCommand'
+            Get-Content -LiteralPath $s.Log -Raw | Should -Match ([regex]::Escape($lockDirectory))
+            Get-Content -LiteralPath $s.Log -Raw | Should -Match 'Remove that directory'
+            Test-Path -LiteralPath (Join-Path $lockDirectory 'keep') | Should -BeTrue -Because 'nothing is deleted for the user'
+            (Get-DbDump -Path $s.Db).maxId | Should -Be 10
+
+            # Once it is removed, the replicator starts.
+            Remove-Item -LiteralPath $lockDirectory -Recurse -Force
+            $again = Start-TestReplicator -DatabasePath $s.Db -ReplicaPath $s.Replica -LogPath (Join-Path $s.Dir 'again.log')
+            $null = Invoke-Writer write --db $s.Db --count 10 --rows-per-tx 2 --interval-ms 5
+            (Complete-Scenario -Replicator $again -Database $s.Db -Replica $s.Replica).Restored.Dump.maxId | Should -Be 20
+        }
+    }
+
     Context 'Start-up and failures' {
         It 'waits for a database that does not exist yet' {
             $s = New-Scenario -Name 'later'

@@ -676,6 +676,74 @@ Restore-SqliteReplica -ReplicaUrl '$($s.Url)' -Endpoint '$($Proxy.Endpoint)' -Sk
             @(Get-ReplicatorErrorId -LogPath $s.Log)[0] | Should -BeLike 'BucketNotFound*' -Because (Get-LogTail -Path $s.Log)
         }
 
+        It 'refuses -Credential with an empty secret with InvalidArgument, from restore and from replication, without naming the key' {
+            $s = New-S3Scenario -Name 'emptysecret'
+            $null = New-TestDatabase -Path $s.Db -Rows 5
+            $credential = [pscredential]::new('AKIASQLITEREPLICAEMPTY', [securestring]::new())
+            $failure = Get-ErrorRecord { Restore-SqliteReplica -ReplicaUrl $s.Url -Endpoint $Proxy.Endpoint -SkipVerify -Credential $credential -OutputPath (New-RestoreTarget -Parent $TestDrive) }
+            $failure | Should -Not -BeNullOrEmpty
+            $failure.FullyQualifiedErrorId | Should -Be 'InvalidArgument,SqliteReplica.Commands.RestoreSqliteReplicaCommand' -Because $failure.Exception.Message
+            $failure.Exception.Message | Should -Match 'empty secret access key'
+            $failure.Exception.Message | Should -Match '-Credential'
+            $failure.Exception.Message | Should -Not -Match 'AKIASQLITEREPLICAEMPTY'
+
+            $failure = Get-ErrorRecord { Start-SqliteReplication -DatabasePath $s.Db -ReplicaUrl $s.Url -Endpoint $Proxy.Endpoint -SkipVerify -Credential $credential }
+            $failure | Should -Not -BeNullOrEmpty
+            $failure.FullyQualifiedErrorId | Should -Be 'InvalidArgument,SqliteReplica.Commands.StartSqliteReplicationCommand' -Because $failure.Exception.Message
+            Test-Path -LiteralPath (Join-Path $s.Dir '.app.db-litestream') | Should -BeFalse -Because 'nothing may start replicating'
+        }
+
+        It 'reports an endpoint that is not an S3 server (404 without an S3 error code) as StoreRejected, from restore, listing and replication' {
+            $s = New-S3Scenario -Name 'nots3'
+            $null = New-TestDatabase -Path $s.Db -Rows 5
+            # The proxy's control port is a plain HTTP server that answers 404 to S3 requests.
+            $failure = Get-ErrorRecord { Restore-SqliteReplica -ReplicaUrl $s.Url -Endpoint $Proxy.ControlUrl -OutputPath (New-RestoreTarget -Parent $TestDrive) }
+            $failure | Should -Not -BeNullOrEmpty
+            $failure.FullyQualifiedErrorId | Should -Be 'StoreRejected,SqliteReplica.Commands.RestoreSqliteReplicaCommand' -Because $failure.Exception.Message
+            $failure.Exception.Message | Should -Match 'does not look like an S3-compatible store'
+            $failure.Exception.Message | Should -Match 'Endpoint'
+
+            $failure = Get-ErrorRecord { Get-ReplicaGeneration -ReplicaUrl $s.Url -Endpoint $Proxy.ControlUrl }
+            $failure.FullyQualifiedErrorId | Should -BeLike 'StoreRejected,*' -Because $failure.Exception.Message
+
+            $replicator = Start-S3Replicator -LogPath $s.Log -NoWait -Parameters @{ DatabasePath = $s.Db; ReplicaUrl = $s.Url; Endpoint = $Proxy.ControlUrl }
+            $replicator | Wait-TestProcess -TimeoutSeconds 60 | Should -Be 1 -Because (Get-LogTail -Path $s.Log)
+            @(Get-ReplicatorErrorId -LogPath $s.Log)[0] | Should -Be 'StoreRejected,SqliteReplica.Commands.StartSqliteReplicationCommand' -Because (Get-LogTail -Path $s.Log)
+            (Get-DbDump -Path $s.Db).maxId | Should -Be 5
+        }
+
+        It 'reports a web server that answers with HTML pages (not S3 XML) as StoreRejected' {
+            $s = New-S3Scenario -Name 'html'
+            # python3's http.server: the bucket is a folder, so a listing is a 200 HTML page.
+            $www = Join-Path $s.Dir 'www'
+            $null = New-Item -ItemType Directory -Path (Join-Path $www $s.Bucket) -Force
+            $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+            $listener.Start(); $port = $listener.LocalEndpoint.Port; $listener.Stop()
+            $server = Start-TestProcess -FilePath python3 -ArgumentList @('-u', '-m', 'http.server', '--bind', '127.0.0.1', '--directory', $www, $port) -LogPath (Join-Path $s.Dir 'www.log') -Name 'webserver'
+            $Children.Add($server)
+            $null = Wait-Until -TimeoutSeconds 30 -Message 'the web server answering' -Condition {
+                try { (Invoke-WebRequest -Uri "http://127.0.0.1:$port/" -TimeoutSec 2 -NoProxy).StatusCode -eq 200 } catch { $false }
+            }
+            $failure = Get-ErrorRecord { Get-ReplicaGeneration -ReplicaUrl $s.Url -Endpoint "http://127.0.0.1:$port" }
+            $failure | Should -Not -BeNullOrEmpty
+            $failure.FullyQualifiedErrorId | Should -Be 'StoreRejected,SqliteReplica.Commands.GetReplicaGenerationCommand' -Because $failure.Exception.Message
+            $failure.Exception.Message | Should -Match 'not an S3 response'
+            $failure = Get-ErrorRecord { Restore-SqliteReplica -ReplicaUrl $s.Url -Endpoint "http://127.0.0.1:$port" -OutputPath (New-RestoreTarget -Parent $TestDrive) }
+            $failure.FullyQualifiedErrorId | Should -Be 'StoreRejected,SqliteReplica.Commands.RestoreSqliteReplicaCommand' -Because $failure.Exception.Message
+        }
+
+        It 'reports an S3 status it does not expect (HTTP 418) as StoreRejected at once, without retrying' {
+            $s = New-S3Scenario -Name 'teapot'
+            $null = New-TestDatabase -Path $s.Db -Rows 5
+            $null = Set-S3Fault -Proxy $Proxy -Kind status -Status 418 -Code 'ImATeapot' -Message 'short and stout' -Count -1
+            Reset-S3Counters -Proxy $Proxy
+            $failure = Get-ErrorRecord { Restore-SqliteReplica -ReplicaUrl $s.Url -Endpoint $Proxy.Endpoint -SkipVerify -OutputPath (New-RestoreTarget -Parent $TestDrive) }
+            $failure | Should -Not -BeNullOrEmpty
+            $failure.FullyQualifiedErrorId | Should -Be 'StoreRejected,SqliteReplica.Commands.RestoreSqliteReplicaCommand' -Because $failure.Exception.Message
+            $failure.Exception.Message | Should -Match '418'
+            (Get-S3Counters -Proxy $Proxy).total | Should -Be 1 -Because 'an answer that retrying cannot change is not retried'
+        }
+
         It 'reports an endpoint that refuses connections as StoreUnreachable, after retrying' {
             $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
             $listener.Start()

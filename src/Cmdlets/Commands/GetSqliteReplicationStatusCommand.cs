@@ -47,12 +47,12 @@ public sealed class GetSqliteReplicationStatusCommand : EngineCmdlet
             var now = DateTimeOffset.UtcNow;
             foreach (var (dbPath, metaRoot, configured) in Databases())
             {
-                var state = StatusFile.Read(metaRoot);
+                var state = StatusFile.Read(metaRoot, out var statusProblem);
                 bool alive = state is not null && IsAlive(state);
                 var names = configured.Count > 0 ? configured : state?.Replicas.Select(r => r.Name).ToList() ?? [];
                 if (names.Count == 0)
                 {
-                    var verdict = HealthEvaluator.Evaluate(state, null, now, alive, MaxLag ?? TimeSpan.FromSeconds(3));
+                    var verdict = HealthEvaluator.Evaluate(state, null, now, alive, MaxLag ?? TimeSpan.FromSeconds(3), statusProblem);
                     WriteObject(new SqliteReplicationStatus(dbPath, state, null, verdict, now));
                     continue;
                 }
@@ -61,7 +61,7 @@ public sealed class GetSqliteReplicationStatusCommand : EngineCmdlet
                 {
                     var replica = state?.Replicas.FirstOrDefault(r => r.Name == name);
                     var maxLag = MaxLag ?? TimeSpan.FromSeconds(Math.Max(3, 3 * (replica?.SyncIntervalSeconds ?? 1)));
-                    var verdict = HealthEvaluator.Evaluate(state, replica, now, alive, maxLag);
+                    var verdict = HealthEvaluator.Evaluate(state, replica, now, alive, maxLag, statusProblem);
                     WriteObject(new SqliteReplicationStatus(dbPath, state, replica ?? new ReplicaState { Name = name }, verdict, now));
                 }
             }

@@ -30,6 +30,9 @@ public sealed class SqliteReplicationStatus
         ConsecutiveFailures = replica?.ConsecutiveFailures ?? 0;
         ReplicatorProcessId = state?.ProcessId;
         HeartbeatAt = state?.HeartbeatAt;
+        ShadowBytes = state?.ShadowBytes ?? 0;
+        ShadowCapBytes = state?.ShadowCapBytes ?? 0;
+        ContinuityGivenUpAt = state?.ContinuityGivenUpAt;
         PutRequests = replica?.PutRequests ?? 0;
         GetRequests = replica?.GetRequests ?? 0;
         ListRequests = replica?.ListRequests ?? 0;
@@ -83,6 +86,15 @@ public sealed class SqliteReplicationStatus
     public int? ReplicatorProcessId { get; }
 
     public DateTimeOffset? HeartbeatAt { get; }
+
+    /// <summary>Bytes the local shadow WAL takes now (captured commits kept until every replica confirmed them).</summary>
+    public long ShadowBytes { get; }
+
+    /// <summary>The most the shadow WAL may take; when it is reached, continuity is given up (0 when unknown).</summary>
+    public long ShadowCapBytes { get; }
+
+    /// <summary>When the shadow WAL last reached its cap, so the replicas got a new generation (null: never since start).</summary>
+    public DateTimeOffset? ContinuityGivenUpAt { get; }
 
     public long PutRequests { get; }
 

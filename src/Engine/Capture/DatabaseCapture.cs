@@ -52,7 +52,8 @@ public sealed class DatabaseCapture : IDisposable
 
     public DatabaseCapture(string dbPath, CaptureOptions options, IEngineLog log)
     {
-        DbPath = Path.GetFullPath(dbPath);
+        // SQLite follows symbolic links and keeps -wal/-shm beside the final target: so do we.
+        DbPath = DatabasePath.Resolve(dbPath);
         WalPath = DbPath + "-wal";
         ShmPath = DbPath + "-shm";
         _options = options;

@@ -22,7 +22,9 @@ public sealed class MetaDirectory
     /// <summary>Litestream's default: a hidden directory beside the database.</summary>
     public static string DefaultFor(string dbPath)
     {
-        var full = Path.GetFullPath(dbPath);
+        // Beside the file SQLite really opens (a symbolic link is followed): every spelling of one
+        // database finds one meta directory.
+        var full = DatabasePath.Resolve(dbPath);
         return Path.Combine(Path.GetDirectoryName(full)!, "." + Path.GetFileName(full) + "-litestream");
     }
 
@@ -152,34 +154,112 @@ public sealed class MetaDirectory
     }
 
     /// <summary>
-    /// Takes the exclusive lock that makes this process the only replicator of the database. The
-    /// kernel releases it when the process dies, so a restart after a crash is never blocked.
+    /// Takes the locks that make this process the only replicator of the database: first the
+    /// database's own lock (<see cref="DatabaseLock"/>, beside the database, whatever the meta
+    /// path), then the lock of this meta directory (two databases configured with one meta path
+    /// would mix their shadow WALs). The kernel releases both when the process dies, so a restart
+    /// after a crash is never blocked. Disposing the returned stream releases both.
     /// </summary>
     public FileStream AcquireLock(string dbPath)
     {
-        Create();
-        var path = Path.Combine(Root, LockFileName);
+        var databaseLock = DatabaseLock.Acquire(dbPath);
         try
         {
-            var fs = IO.PrivateFiles.Open(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            return AcquireMetaLock(dbPath, databaseLock);
+        }
+        catch
+        {
+            databaseLock.Dispose();
+            throw;
+        }
+    }
+
+    private ReplicatorLock AcquireMetaLock(string dbPath, FileStream databaseLock)
+    {
+        Create();
+        var path = Path.Combine(Root, LockFileName);
+        if (Directory.Exists(path))
+        {
+            throw new ReplicaException(ReplicaErrorCode.MetaNotWritable,
+                $"The lock file '{path}' in the meta directory is a directory. Remove that directory (rm -r '{path}'; it holds nothing of the replicator) and start again.", path);
+        }
+
+        ReplicatorLock? fs = null;
+        try
+        {
+            // FileShare.None: .NET asks for flock(LOCK_EX | LOCK_NB) on Unix; taken explicitly
+            // too, in case .NET file locking is disabled by configuration.
+            fs = new ReplicatorLock(path, databaseLock);
+            if (!Native.Libc.TryLockExclusive(fs.SafeFileHandle))
+            {
+                throw new IOException("locked", 11);
+            }
+
             fs.SetLength(0);
             fs.Write(System.Text.Encoding.UTF8.GetBytes($"{Environment.ProcessId}\n"));
             fs.Flush();
-            return fs;
+            var result = fs;
+            fs = null;
+            return result;
         }
-        catch (IOException e) when (e.HResult == 11 || e.Message.Contains("lock", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("being used", StringComparison.OrdinalIgnoreCase))
+        catch (IOException e) when (DatabaseLock.IsWouldBlock(e))
         {
-            string holder = "another process";
+            throw new ReplicaException(ReplicaErrorCode.AlreadyReplicating,
+                $"The meta directory '{Root}' of database '{dbPath}' is already used by another replicator (lock '{path}'), most likely for another database configured with the same meta path. Stop that replicator first, or give each database its own meta path.", dbPath, e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ReplicaException(ReplicaErrorCode.MetaNotWritable,
+                $"Cannot create the lock file '{path}' in the meta directory: {e.Message}. Make sure the meta directory is writable by this user and that '{path}' is a regular file (remove it if it is not), or set another meta path.", path, e);
+        }
+        finally
+        {
+            fs?.DisposeMetaLockOnly();
+        }
+    }
+
+    /// <summary>
+    /// The meta directory's lock file, opened, which also owns the database's lock: one stream to
+    /// dispose releases both (the capture holds its lock as one <see cref="FileStream"/>).
+    /// </summary>
+    private sealed class ReplicatorLock : FileStream
+    {
+        private FileStream? _databaseLock;
+
+        public ReplicatorLock(string metaLockPath, FileStream databaseLock)
+            : base(metaLockPath, new FileStreamOptions
+            {
+                Mode = FileMode.OpenOrCreate,
+                Access = FileAccess.ReadWrite,
+                Share = FileShare.None,
+                BufferSize = 0,
+                UnixCreateMode = OperatingSystem.IsWindows() ? null : IO.PrivateFiles.FileMode,
+            })
+        {
+            _databaseLock = databaseLock;
+        }
+
+        /// <summary>On a failed acquisition: the caller still owns (and disposes) the database lock.</summary>
+        public void DisposeMetaLockOnly()
+        {
+            _databaseLock = null;
+            Dispose();
+        }
+
+        protected override void Dispose(bool disposing)
+        {
             try
             {
-                holder = "process " + File.ReadAllText(path).Trim();
+                base.Dispose(disposing);
             }
-            catch (IOException)
+            finally
             {
+                if (disposing)
+                {
+                    _databaseLock?.Dispose();
+                    _databaseLock = null;
+                }
             }
-
-            throw new ReplicaException(ReplicaErrorCode.AlreadyReplicating,
-                $"Database '{dbPath}' is already being replicated by {holder} (lock '{path}'). Stop that replicator first; two replicators on one database would interleave histories.", dbPath, e);
         }
     }
 

@@ -20,6 +20,59 @@ internal static partial class Libc
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int KillNative(int pid, int signal);
 
+    [LibraryImport("libc", EntryPoint = "realpath", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial IntPtr RealPathNative(string path, IntPtr resolved);
+
+    [LibraryImport("libc", EntryPoint = "free")]
+    private static partial void Free(IntPtr ptr);
+
+    [LibraryImport("libc", EntryPoint = "flock", SetLastError = true)]
+    private static partial int FlockNative(IntPtr fd, int operation);
+
+    private const int LockEx = 2;
+    private const int LockNb = 4;
+
+    /// <summary>
+    /// The canonical path of an existing file or directory (every symbolic link and '..' resolved),
+    /// or null when it cannot be resolved (it does not exist, or this is not a POSIX system).
+    /// </summary>
+    public static string? RealPath(string path)
+    {
+        if (!(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()))
+        {
+            return null;
+        }
+
+        var p = RealPathNative(path, IntPtr.Zero);
+        if (p == IntPtr.Zero)
+        {
+            return null;
+        }
+
+        try
+        {
+            return Marshal.PtrToStringUTF8(p);
+        }
+        finally
+        {
+            Free(p);
+        }
+    }
+
+    /// <summary>
+    /// Takes an exclusive BSD advisory lock (flock) on an open file without waiting. Returns false
+    /// when another open file description holds it; true when taken (or on a system without flock).
+    /// </summary>
+    public static bool TryLockExclusive(Microsoft.Win32.SafeHandles.SafeFileHandle handle)
+    {
+        if (!(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()))
+        {
+            return true;
+        }
+
+        return FlockNative(handle.DangerousGetHandle(), LockEx | LockNb) == 0;
+    }
+
     public const int SigInt = 2;
     public const int SigTerm = 15;
 

@@ -23,6 +23,8 @@ public sealed class ReplicaSyncer
     private readonly SemaphoreSlim _busy = new(1, 1);
     private readonly object _stateGate = new();
     private Position _confirmed = Position.None;
+    private readonly UnconfirmedCommits _unconfirmed = new();
+    private DateTimeOffset? _behindSince;
     private DateTimeOffset _lastUploadStart = DateTimeOffset.MinValue;
     private DateTimeOffset? _nextSnapshot;
     private DateTimeOffset? _nextRetention;
@@ -76,13 +78,33 @@ public sealed class ReplicaSyncer
 
     public long ValidationsFailed { get; internal set; }
 
-    /// <summary>Since when the replica has been behind the captured position (null: caught up).</summary>
-    public DateTimeOffset? BehindSince { get; private set; }
+    /// <summary>
+    /// The capture time of the oldest captured commit the store has not confirmed (null: the
+    /// store confirmed everything captured). Lag is measured from here: after an outage it falls
+    /// as the backlog is confirmed, even while new commits keep arriving.
+    /// </summary>
+    public DateTimeOffset? BehindSince
+    {
+        get
+        {
+            lock (_stateGate)
+            {
+                return _behindSince;
+            }
+        }
+    }
 
     /// <summary>Tells the syncer the shadow WAL has new data.</summary>
     public void Notify()
     {
-        BehindSince ??= _time.GetUtcNow();
+        var captured = _capture.Position; // read outside our lock: the capture has its own
+        var now = _time.GetUtcNow();
+        lock (_stateGate)
+        {
+            _unconfirmed.Captured(captured, now);
+            UpdateBehindLocked(captured, now);
+        }
+
         try
         {
             _wake.Release();
@@ -488,19 +510,45 @@ public sealed class ReplicaSyncer
 
     private void SetConfirmed(Position p)
     {
+        var captured = _capture.Position;
+        var now = _time.GetUtcNow();
         lock (_stateGate)
         {
             _confirmed = p;
+            _unconfirmed.Confirmed(p); // None ("ask the store again") confirms nothing
+            UpdateBehindLocked(captured, now);
         }
+    }
+
+    /// <summary>
+    /// BehindSince from the marks; when they know of nothing unconfirmed but the confirmed
+    /// position is still short of the captured one (a change not yet notified), the replica is
+    /// behind since we know it: it never looks caught up while something is unconfirmed.
+    /// </summary>
+    private void UpdateBehindLocked(Position captured, DateTimeOffset now)
+    {
+        bool caughtUp = captured.IsNone || UnconfirmedCommits.Covers(_confirmed, captured);
+        if (caughtUp)
+        {
+            // Marks of other generations are stale here; a mark past the confirmed position (a
+            // commit notified after 'captured' was read) is kept and still counts.
+            _unconfirmed.ForgetOtherGenerations(_confirmed);
+            _behindSince = _unconfirmed.Oldest;
+            return;
+        }
+
+        _behindSince = _unconfirmed.Oldest ?? _behindSince ?? now;
     }
 
     private void RecordSuccess()
     {
         LastError = null;
         ConsecutiveFailures = 0;
-        if (ConfirmedPosition == _capture.Position)
+        var captured = _capture.Position;
+        var now = _time.GetUtcNow();
+        lock (_stateGate)
         {
-            BehindSince = null;
+            UpdateBehindLocked(captured, now);
         }
     }
 

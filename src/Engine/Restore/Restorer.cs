@@ -32,7 +32,7 @@ public sealed class Restorer
 
     public async Task<RestoreResult> RestoreAsync(RestoreOptions options, IProgress<RestoreProgress>? progress, CancellationToken ct)
     {
-        CheckOutput(Path.GetFullPath(options.OutputPath), options.Force);
+        CheckOutput(Capture.DatabasePath.Resolve(options.OutputPath), options.Force);
         var (plan, damage) = await RestorePlanner.PlanAsync(_client, options.Generation, options.Index, options.Timestamp, options.AllowPartial, ct, options.Offset).ConfigureAwait(false);
         return await ExecuteAsync(plan, damage, options, progress, ct).ConfigureAwait(false);
     }
@@ -42,7 +42,10 @@ public sealed class Restorer
     {
         var sw = Stopwatch.StartNew();
         _progress = progress;
-        var output = Path.GetFullPath(options.OutputPath);
+        // An output that is a symbolic link is written where it leads, as SQLite would open it:
+        // the link stays, the file it names is replaced (with -Force), and the stale -wal/-shm
+        // removed are the target's, which SQLite would otherwise replay into the new file.
+        var output = Capture.DatabasePath.Resolve(options.OutputPath);
         CheckOutput(output, options.Force);
         _bytesTotal = plan.TotalStoredBytes;
         _log.Verbose($"restoring snapshot generation={plan.Generation} index={plan.Snapshot.Index} from '{_client.Url}' to '{output}'");

@@ -11,8 +11,14 @@ public sealed record ReplicaHealth(bool Healthy, string Reason, double LagSecond
 /// </summary>
 public static class HealthEvaluator
 {
-    public static ReplicaHealth Evaluate(ReplicationState? state, ReplicaState? replica, DateTimeOffset now, bool processAlive, TimeSpan maxLag)
+    /// <param name="statusProblem">Why the status file could not be used although it exists (see <see cref="StatusFile.Read(string, out string?)"/>).</param>
+    public static ReplicaHealth Evaluate(ReplicationState? state, ReplicaState? replica, DateTimeOffset now, bool processAlive, TimeSpan maxLag, string? statusProblem = null)
     {
+        if (state is null && statusProblem is not null)
+        {
+            return new(false, statusProblem, double.NaN);
+        }
+
         if (state is null)
         {
             return new(false, "no replicator is running for this database (no status published)", double.NaN);

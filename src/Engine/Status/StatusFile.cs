@@ -16,15 +16,39 @@ public static class StatusFile
         File.Move(tmp, path, overwrite: true);
     }
 
-    public static ReplicationState? Read(string metaRoot)
+    public static ReplicationState? Read(string metaRoot) => Read(metaRoot, out _);
+
+    /// <summary>
+    /// The published state, or null. <paramref name="problem"/> tells a file that exists but
+    /// cannot be read or is not a status file (damaged, truncated, garbage) from no file at all
+    /// (then it is null): the first is not "no replicator has published" and must say so.
+    /// </summary>
+    public static ReplicationState? Read(string metaRoot, out string? problem)
     {
+        problem = null;
+        var path = Path.Combine(metaRoot, ReplicationState.FileName);
+        string text;
         try
         {
-            return ReplicationState.FromJson(File.ReadAllText(Path.Combine(metaRoot, ReplicationState.FileName)));
+            text = File.ReadAllText(path);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             return null;
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            problem = $"the status file '{path}' cannot be read ({e.Message}); check its permissions (the replicator writes it as its own user)";
+            return null;
+        }
+
+        var state = ReplicationState.FromJson(text);
+        if (state is null || state.Version < 1 || string.IsNullOrEmpty(state.Host))
+        {
+            problem = $"the status file '{path}' is corrupt (not a status the replicator wrote); no replicator is keeping it up to date: start the replicator (it replaces the file at its next heartbeat), or delete the file";
+            return null;
+        }
+
+        return state;
     }
 }

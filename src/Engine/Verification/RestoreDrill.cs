@@ -63,7 +63,9 @@ public static class RestoreDrill
             if (options.LiveDatabasePath is { } livePath)
             {
                 var sw = Stopwatch.StartNew();
-                live = LiveSnapshot.Take(livePath, options.MetaPath ?? Capture.MetaDirectory.DefaultFor(livePath), ct);
+                // Through a symbolic link, SQLite's -wal and -shm are beside the target: read those.
+                var liveFile = Capture.DatabasePath.Resolve(livePath);
+                live = LiveSnapshot.Take(liveFile, options.MetaPath ?? Capture.MetaDirectory.DefaultFor(liveFile), ct);
                 if (explicitPoint)
                 {
                     // Compared as it is with the explicit point (e.g. a restored copy piped in).

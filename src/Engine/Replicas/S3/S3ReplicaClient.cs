@@ -33,6 +33,13 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
         _options = options;
         _log = log;
         _prefix = GoPath.Join(options.Path);
+        if (options.Endpoint is not null &&
+            (!Uri.TryCreate(options.Endpoint, UriKind.Absolute, out var endpoint) || (endpoint.Scheme != Uri.UriSchemeHttps && endpoint.Scheme != Uri.UriSchemeHttp) || string.IsNullOrEmpty(endpoint.Host)))
+        {
+            throw new ReplicaException(ReplicaErrorCode.InvalidArgument,
+                $"The S3 endpoint '{options.Endpoint}' is not an http:// or https:// URL. Give the store's S3 API URL, for Cloudflare R2: https://<accountid>.r2.cloudflarestorage.com (-Endpoint, or 'endpoint' in the configuration).", options.Endpoint);
+        }
+
         var config = new AmazonS3Config
         {
             ForcePathStyle = options.ForcePathStyle ?? options.Endpoint is not null,
@@ -58,6 +65,13 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
 
         _https = options.Endpoint is null || options.Endpoint.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
         var creds = options.Credentials ?? FromEnvironment();
+        if (creds is not null && (string.IsNullOrEmpty(creds.AccessKeyId) || string.IsNullOrEmpty(creds.SecretAccessKey)))
+        {
+            // Never formatted: neither the key id nor the secret appears in the message.
+            throw new ReplicaException(ReplicaErrorCode.InvalidArgument,
+                $"The S3 credentials for bucket '{options.Bucket}' have an empty {(string.IsNullOrEmpty(creds.AccessKeyId) ? "access key id" : "secret access key")}. Give -Credential with the access key id as the user name and the secret access key as the password (or set access-key-id and secret-access-key in the configuration, or the LITESTREAM_ACCESS_KEY_ID and LITESTREAM_SECRET_ACCESS_KEY variables).", options.Bucket);
+        }
+
         _s3 = creds is null ? new AmazonS3Client(config) : new AmazonS3Client(new BasicAWSCredentials(creds.AccessKeyId, creds.SecretAccessKey), config);
         Url = $"s3://{options.Bucket}/{_prefix.TrimStart('/')}";
     }
@@ -135,7 +149,7 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
             {
                 renewed = await TryPutAsync(ifNoneMatch: false, _etag, ct).ConfigureAwait(false);
             }
-            catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound && e.ErrorCode != "NoSuchBucket")
+            catch (ReplicaException e) when (e.InnerException is AmazonS3Exception { StatusCode: HttpStatusCode.NotFound } s3 && s3.ErrorCode != "NoSuchBucket")
             {
                 // The lease object is gone (the bucket was recreated, a lifecycle rule...): take
                 // it again, unless someone else already has.
@@ -462,6 +476,11 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
         {
             _log.Debug($"listing unfinished multipart uploads is not possible here: {e.Message}");
         }
+        catch (Exception e) when (!ct.IsCancellationRequested && e is AmazonClientException or HttpRequestException or IOException or OperationCanceledException)
+        {
+            // Best-effort cleanup, not retried: a store that really fails says so on the next request.
+            _log.Debug($"could not look for unfinished multipart uploads: {Describe(e)}; tried again at the next start");
+        }
     }
 
     private async Task<Stream> GetAsync(string key, CancellationToken ct)
@@ -557,6 +576,22 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
                 throw new ReplicaException(ReplicaErrorCode.StoreAccessDenied,
                     $"No S3 credentials were found for bucket '{_options.Bucket}'. Set LITESTREAM_ACCESS_KEY_ID and LITESTREAM_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), give -Credential, or put access-key-id and secret-access-key in the configuration.", _options.Bucket, e);
             }
+            catch (AmazonServiceException e) when (!IsTransient(e))
+            {
+                // Any other answer that retrying cannot change (a 404 without an S3 error code from
+                // a server that is not S3, an unexpected status): never let it escape unclassified.
+                throw Rejected(what, key, e);
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested && IsUnreadableReply(e))
+            {
+                failure = e;
+                if (attempt >= Math.Min(3, _options.MaxAttempts))
+                {
+                    // A reply cut short is retried; one that stays unreadable is not S3 speaking
+                    // (an HTML page, a proxy's error page...).
+                    throw Rejected(what, key, e);
+                }
+            }
             catch (Exception e) when (!ct.IsCancellationRequested && IsTransient(e))
             {
                 failure = e;
@@ -595,6 +630,38 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// A reply the SDK could not read as S3's (a body that is not S3 XML, a header it cannot
+    /// parse): whatever exception type the SDK lets through for it, it must not escape unclassified.
+    /// </summary>
+    private static bool IsUnreadableReply(Exception e) =>
+        e is AmazonUnmarshallingException or System.Xml.XmlException ||
+        (e is not AmazonServiceException and not AmazonClientException and not OperationCanceledException and not ReplicaException &&
+         e.Source is { } source && source.StartsWith("AWSSDK", StringComparison.Ordinal));
+
+    private ReplicaException Rejected(string what, string key, Exception failure)
+    {
+        var endpoint = _options.Endpoint ?? "AWS";
+        if (failure is not AmazonServiceException e || failure is AmazonUnmarshallingException)
+        {
+            var answer = failure is AmazonServiceException se ? $"HTTP {(int)se.StatusCode}" : "unreadable";
+            return new ReplicaException(ReplicaErrorCode.StoreRejected,
+                $"The store at {endpoint} answered the {what} of '{key}' in bucket '{_options.Bucket}' with a reply that is not an S3 response ({answer}: {failure.GetType().Name}: {failure.Message}). Check that -Endpoint is the S3 API of the store (for Cloudflare R2: https://<accountid>.r2.cloudflarestorage.com, no bucket in the URL).", key, failure);
+        }
+
+        var status = (int)e.StatusCode;
+
+        bool s3Code = !string.IsNullOrEmpty(e.ErrorCode) && !string.Equals(e.ErrorCode, e.StatusCode.ToString(), StringComparison.Ordinal);
+        if (!s3Code)
+        {
+            return new ReplicaException(ReplicaErrorCode.StoreRejected,
+                $"The store at {endpoint} answered the {what} of '{key}' in bucket '{_options.Bucket}' with HTTP {status} and no S3 error code: it does not look like an S3-compatible store (or it does not serve this bucket). Check -Endpoint (the S3 API URL, for Cloudflare R2: https://<accountid>.r2.cloudflarestorage.com) and the bucket name.", key, e);
+        }
+
+        return new ReplicaException(ReplicaErrorCode.StoreRejected,
+            $"The store at {endpoint} rejected the {what} of '{key}' in bucket '{_options.Bucket}' (HTTP {status} {e.ErrorCode}: {e.Message}). Retrying would not help; check the endpoint, the bucket and its settings, and report this with the error code if the store is S3-compatible.", key, e);
     }
 
     private static bool IsTransient(Exception e) => e switch

@@ -1,0 +1,268 @@
+using SqliteReplica.Engine.Capture;
+using SqliteReplica.Engine.Config;
+using SqliteReplica.Engine.Errors;
+using SqliteReplica.Engine.Logging;
+using SqliteReplica.Engine.Replicas;
+using SqliteReplica.Engine.Replicas.File;
+using SqliteReplica.Engine.Replicas.S3;
+using SqliteReplica.Engine.Replication;
+using SqliteReplica.Engine.Status;
+
+namespace SqliteReplica.Engine.Tests;
+
+/// <summary>
+/// Lag is the age of the oldest captured commit the store has not confirmed; the status file's
+/// damage is reported as such; empty S3 credentials are refused clearly.
+/// </summary>
+public class LagAndStatusTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 26, 8, 0, 0, TimeSpan.Zero);
+
+    private sealed class FakeClock : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = T0;
+
+        public override DateTimeOffset GetUtcNow() => Now;
+
+        public void Advance(double seconds) => Now = Now.AddSeconds(seconds);
+    }
+
+    /// <summary>A file replica that can be taken down, and that can run an action while a WAL segment uploads (the application writing meanwhile).</summary>
+    private sealed class SwitchableStore(FileReplicaClient inner) : IReplicaClient
+    {
+        public bool Down { get; set; }
+
+        public Action? DuringSegmentUpload { get; set; }
+
+        public string Type => inner.Type;
+
+        public string Url => inner.Url;
+
+        private void ThrowIfDown()
+        {
+            if (Down)
+            {
+                throw new ReplicaException(ReplicaErrorCode.StoreUnreachable, "store is down");
+            }
+        }
+
+        public Task CheckWritableAsync(CancellationToken ct) => inner.CheckWritableAsync(ct);
+
+        public Task<IReplicaLease> AcquireLeaseAsync(LeaseOwner owner, CancellationToken ct) => inner.AcquireLeaseAsync(owner, ct);
+
+        public Task<IReadOnlyList<string>> ListGenerationsAsync(CancellationToken ct)
+        {
+            ThrowIfDown();
+            return inner.ListGenerationsAsync(ct);
+        }
+
+        public Task<IReadOnlyList<SnapshotInfo>> ListSnapshotsAsync(string generation, CancellationToken ct)
+        {
+            ThrowIfDown();
+            return inner.ListSnapshotsAsync(generation, ct);
+        }
+
+        public Task<IReadOnlyList<SegmentInfo>> ListSegmentsAsync(string generation, CancellationToken ct)
+        {
+            ThrowIfDown();
+            return inner.ListSegmentsAsync(generation, ct);
+        }
+
+        public Task<Stream> OpenSnapshotAsync(string generation, long index, CancellationToken ct) => inner.OpenSnapshotAsync(generation, index, ct);
+
+        public Task<Stream> OpenSegmentAsync(string generation, long index, long offset, CancellationToken ct) => inner.OpenSegmentAsync(generation, index, offset, ct);
+
+        public Task<long> WriteSnapshotAsync(string generation, long index, Func<Stream, CancellationToken, Task> writeFramed, CancellationToken ct)
+        {
+            ThrowIfDown();
+            return inner.WriteSnapshotAsync(generation, index, writeFramed, ct);
+        }
+
+        public async Task<long> WriteSegmentAsync(string generation, long index, long offset, Func<Stream, CancellationToken, Task> writeFramed, CancellationToken ct)
+        {
+            ThrowIfDown();
+            DuringSegmentUpload?.Invoke();
+            return await inner.WriteSegmentAsync(generation, index, offset, writeFramed, ct);
+        }
+
+        public Task DeleteSnapshotAsync(string generation, long index, CancellationToken ct) => inner.DeleteSnapshotAsync(generation, index, ct);
+
+        public Task DeleteSegmentsAsync(IReadOnlyList<SegmentInfo> segments, CancellationToken ct) => inner.DeleteSegmentsAsync(segments, ct);
+
+        public Task DeleteGenerationAsync(string generation, CancellationToken ct) => inner.DeleteGenerationAsync(generation, ct);
+    }
+
+    [Fact]
+    public async Task After_an_outage_lag_is_the_age_of_the_oldest_unconfirmed_commit_even_under_continuous_writes()
+    {
+        using var db = new TestDb();
+        var clock = new FakeClock();
+        using var capture = new DatabaseCapture(db.DbPath, new CaptureOptions { CheckpointInterval = TimeSpan.Zero }, NullEngineLog.Instance);
+        var store = new SwitchableStore(new FileReplicaClient(db.ReplicaDir));
+        var syncer = new ReplicaSyncer(capture, store, new ReplicaOptions { SyncInterval = TimeSpan.Zero, Retention = TimeSpan.Zero }, NullEngineLog.Instance, clock);
+        capture.Changed += syncer.Notify;
+        int next = 0;
+        void Commit()
+        {
+            db.Insert(next, 2, perTx: 2);
+            next += 2;
+            capture.Sync(default);
+        }
+
+        Commit();
+        await syncer.SyncAsync(default);
+        Assert.Null(syncer.BehindSince);
+
+        // The store goes down at T0+10 while the application keeps committing.
+        store.Down = true;
+        clock.Advance(10);
+        Commit();
+        var outageStart = clock.Now;
+        Assert.Equal(outageStart, syncer.BehindSince);
+        for (int i = 0; i < 5; i++)
+        {
+            clock.Advance(10);
+            Commit();
+            await Assert.ThrowsAsync<ReplicaException>(() => syncer.SyncAsync(default));
+            // Never caught up while the store confirmed nothing: the failure keeps the oldest commit.
+            Assert.Equal(outageStart, syncer.BehindSince);
+        }
+
+        // The store is back at T0+100; the backlog uploads while the application commits again
+        // (one commit per segment upload, one second later each).
+        store.Down = false;
+        clock.Advance(40);
+        var backlogEnd = capture.Position;
+        DateTimeOffset? firstDuringUpload = null;
+        store.DuringSegmentUpload = () =>
+        {
+            store.DuringSegmentUpload = null; // once: the commit captured while the backlog uploads
+            clock.Advance(1);
+            firstDuringUpload = clock.Now;
+            Commit();
+        };
+        var confirmed = await syncer.SyncAsync(default);
+
+        Assert.Equal(backlogEnd, confirmed);
+        Assert.NotEqual(capture.Position, confirmed); // a newer commit is not confirmed yet...
+        Assert.NotNull(firstDuringUpload);
+        Assert.Equal(firstDuringUpload, syncer.BehindSince); // ...and the lag is its age, not the outage's
+        var lag = (clock.Now - syncer.BehindSince!.Value).TotalSeconds;
+        Assert.True(lag < 2, $"lag {lag} s after the backlog was confirmed");
+
+        // The next sync confirms it: caught up.
+        clock.Advance(1);
+        await syncer.SyncAsync(default);
+        Assert.Equal(capture.Position, syncer.ConfirmedPosition);
+        Assert.Null(syncer.BehindSince);
+    }
+
+    [Fact]
+    public void Coalesced_capture_marks_keep_the_earlier_time_so_lag_never_looks_shorter()
+    {
+        var marks = new UnconfirmedCommits();
+        const string gen = "0123456789abcdef";
+        for (int i = 1; i <= UnconfirmedCommits.MaxMarks + 10; i++)
+        {
+            marks.Captured(new Position(gen, 0, i * 100), T0.AddSeconds(i));
+        }
+
+        Assert.True(marks.Count <= UnconfirmedCommits.MaxMarks);
+        Assert.Equal(T0.AddSeconds(1), marks.Oldest);
+
+        // Confirming up to commit k leaves the oldest mark at or before commit k+1's capture time.
+        foreach (var k in new[] { 1, 2, 3, 999, 1000, 2500 })
+        {
+            var copy = new UnconfirmedCommits();
+            for (int i = 1; i <= UnconfirmedCommits.MaxMarks + 10; i++)
+            {
+                copy.Captured(new Position(gen, 0, i * 100), T0.AddSeconds(i));
+            }
+
+            copy.Confirmed(new Position(gen, 0, k * 100));
+            Assert.NotNull(copy.Oldest);
+            Assert.True(copy.Oldest <= T0.AddSeconds(k + 1), $"after confirming {k}: oldest {copy.Oldest}");
+        }
+
+        marks.Confirmed(new Position(gen, 0, (UnconfirmedCommits.MaxMarks + 10) * 100));
+        Assert.Null(marks.Oldest);
+    }
+
+    [Fact]
+    public void Confirming_a_newer_generation_drops_the_marks_of_older_ones_but_not_of_its_own_unconfirmed_commits()
+    {
+        var marks = new UnconfirmedCommits();
+        marks.Captured(new Position("1111111111111111", 0, 100), T0);
+        marks.Captured(new Position("2222222222222222", 0, 100), T0.AddSeconds(5));
+        marks.Captured(new Position("2222222222222222", 0, 200), T0.AddSeconds(6));
+
+        marks.Confirmed(new Position("1111111111111111", 0, 100));
+        Assert.Equal(T0.AddSeconds(5), marks.Oldest);
+        marks.Confirmed(new Position("2222222222222222", 0, 150));
+        Assert.Equal(T0.AddSeconds(6), marks.Oldest);
+    }
+
+    [Fact]
+    public void A_corrupt_status_file_is_reported_as_corrupt_not_as_no_replicator_and_stays_unhealthy()
+    {
+        using var db = new TestDb();
+        var meta = MetaDirectory.DefaultFor(db.DbPath);
+        Directory.CreateDirectory(meta);
+        var now = T0;
+
+        // No file: nobody published.
+        Assert.Null(StatusFile.Read(meta, out var none));
+        Assert.Null(none);
+        var missing = HealthEvaluator.Evaluate(null, null, now, processAlive: false, TimeSpan.FromSeconds(3), none);
+        Assert.False(missing.Healthy);
+        Assert.Contains("no status published", missing.Reason, StringComparison.Ordinal);
+
+        foreach (var garbage in new[] { "\u0001\u0002 not json at all", "{\"version\": 1, \"processId\": 12", "[]", "null", "{}" })
+        {
+            File.WriteAllText(Path.Combine(meta, ReplicationState.FileName), garbage);
+            Assert.Null(StatusFile.Read(meta, out var problem));
+            Assert.NotNull(problem);
+            var h = HealthEvaluator.Evaluate(null, null, now, processAlive: false, TimeSpan.FromSeconds(3), problem);
+            Assert.False(h.Healthy);
+            Assert.Contains("corrupt", h.Reason, StringComparison.Ordinal);
+            Assert.DoesNotContain("no status published", h.Reason, StringComparison.Ordinal);
+        }
+
+        // A real one reads back.
+        File.WriteAllText(Path.Combine(meta, ReplicationState.FileName), new ReplicationState { Host = Environment.MachineName, ProcessId = 1 }.ToJson());
+        Assert.NotNull(StatusFile.Read(meta, out var ok));
+        Assert.Null(ok);
+    }
+
+    [Theory]
+    [InlineData("AKIAEXAMPLE", "")]
+    [InlineData("", "some-secret-value")]
+    public void Empty_s3_credentials_are_InvalidArgument_and_name_neither_key(string id, string secret)
+    {
+        var e = Assert.Throws<ReplicaException>(() => new S3ReplicaClient(
+            new S3ReplicaOptions { Bucket = "bucket", Endpoint = "https://127.0.0.1:9", Credentials = new Credentials(id, secret) }, NullEngineLog.Instance));
+        Assert.Equal(ReplicaErrorCode.InvalidArgument, e.Code);
+        Assert.Contains("-Credential", e.Message, StringComparison.Ordinal);
+        if (id.Length > 0)
+        {
+            Assert.DoesNotContain(id, e.Message, StringComparison.Ordinal);
+        }
+
+        if (secret.Length > 0)
+        {
+            Assert.DoesNotContain(secret, e.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Theory]
+    [InlineData("notaurl")]
+    [InlineData("http://")]
+    [InlineData("ftp://127.0.0.1:21")]
+    public void An_s3_endpoint_that_is_not_an_http_url_is_InvalidArgument(string endpoint)
+    {
+        var e = Assert.Throws<ReplicaException>(() => new S3ReplicaClient(
+            new S3ReplicaOptions { Bucket = "bucket", Endpoint = endpoint, Credentials = new Credentials("id", "secret") }, NullEngineLog.Instance));
+        Assert.Equal(ReplicaErrorCode.InvalidArgument, e.Code);
+        Assert.Contains("https://", e.Message, StringComparison.Ordinal);
+    }
+}
