@@ -863,6 +863,35 @@ public class CaptureTests
     }
 
     [Fact]
+    public async Task A_dead_writers_frames_left_behind_by_our_own_wal_restart_keep_the_generation()
+    {
+        using var db = new TestDb();
+        using var app = db.Open();
+        TestDb.Scalar(app, "SELECT COUNT(*) FROM t");
+        using var h = new Harness(db);
+        db.Insert(0, 10);
+        await h.SyncAsync();
+        db.Insert(10, 1);
+        await h.SyncAsync();
+        var before = h.Capture.Position;
+
+        // The writer died mid-commit; the next thing to happen is our own checkpoint, whose WAL
+        // restart leaves the dead frames behind, past the new incarnation's first frame. Seen
+        // under the write lock they are known for what they are: no new generation is needed.
+        AppendUnpublishedCommit(db.DbPath, frames: 4);
+        h.Capture.Checkpoint(CheckpointMode.Passive, default);
+        Assert.True(h.Capture.Position.Index > before.Index, h.Log.ToString());
+        Assert.True(before.Generation == h.Capture.Position.Generation, h.Log.ToString());
+
+        db.Insert(11, 1);
+        await h.SyncAsync();
+        Assert.Equal(before.Generation, h.Capture.Position.Generation);
+        var (output, _) = await h.RestoreAsync();
+        AssertRestoredEqual(db.DbPath, output);
+        Assert.Equal(12, TestDb.Count(output));
+    }
+
+    [Fact]
     public async Task A_shadow_wal_holding_frames_the_database_never_published_is_not_resumed()
     {
         using var db = new TestDb();

@@ -44,6 +44,7 @@ public sealed class DatabaseCapture : IDisposable
     private long _publishedEnd = -1;
     private bool _heldSinceObserved;
     private long _finalObservedEnd = -1;
+    private (long End, WalChecksum Checksum)? _deadTail;
     private string? _stalledGeneration;
     private bool _tailCovered;
     private SqliteConnection? _ckptConn;
@@ -674,7 +675,13 @@ public sealed class DatabaseCapture : IDisposable
             return;
         }
 
-        if (!held && rest.LastCommitOffset > oldVerifier.LastCommitOffset && !_tailCovered)
+        bool deadTail = _deadTail is { } dead && dead.End == rest.Offset && dead.Checksum == rest.Checksum && _finalObservedEnd == oldVerifier.LastCommitOffset;
+        if (deadTail && rest.LastCommitOffset > oldVerifier.LastCommitOffset)
+        {
+            _log.Debug($"wal restart left {(rest.Offset - oldVerifier.LastCommitOffset) / oldHeader.FrameSize} frame(s) of a writer that died before publishing them; they are not part of the database");
+        }
+
+        if (!held && !deadTail && rest.LastCommitOffset > oldVerifier.LastCommitOffset && !_tailCovered)
         {
             // Commit frames past what the wal-index was seen to publish: either published
             // and checkpointed between two looks, or written by a writer that died before
@@ -709,7 +716,7 @@ public sealed class DatabaseCapture : IDisposable
             // A torn frame being written where the old chain stopped is indistinguishable from
             // the old chain's end, so frames reaching it count as an overwrite, unless the old
             // chain's end was seen under the write lock just before our own write restarted it.
-            bool finalKnown = _finalObservedEnd >= WalHeader.Size && _finalObservedEnd == oldVerifier.LastCommitOffset && validEnd == _finalObservedEnd;
+            bool finalKnown = _finalObservedEnd >= WalHeader.Size && _finalObservedEnd == oldVerifier.LastCommitOffset && (validEnd == _finalObservedEnd || deadTail);
             var probe = new WalChainVerifier(newHeader);
             long newEnd = ScanValidEnd(probe);
             if (finalKnown ? newEnd > validEnd : newEnd >= validEnd)
@@ -974,6 +981,7 @@ public sealed class DatabaseCapture : IDisposable
         _publishedEnd = -1;
         _heldSinceObserved = false;
         _finalObservedEnd = -1;
+        _deadTail = null;
         _tailCovered = false;
         _unpublishedSince = null;
     }
@@ -1108,6 +1116,13 @@ public sealed class DatabaseCapture : IDisposable
                 // Nobody can append while we hold the write lock: if everything published is
                 // copied, the WAL restart our next write causes ends the index exactly here.
                 _finalObservedEnd = _publishedEnd == _verifier!.LastCommitOffset ? _publishedEnd : -1;
+
+                // With no writer active, valid frames past the published end can only be a dead
+                // writer's (or a rolled-back spill): remember exactly which, by where their chain
+                // ends and its checksum there, so a restart that leaves them behind is no mystery.
+                var past = new WalChainVerifier(_verifier.Header, _verifier.Checksum, _verifier.Offset, _verifier.LastCommitDbSize);
+                ScanValidEnd(past);
+                _deadTail = _finalObservedEnd >= 0 && past.Offset > _verifier.LastCommitOffset ? (past.Offset, past.Checksum) : null;
                 Diagnostics.CrashPoints.Hit(Diagnostics.CrashPoints.Checkpoint);
             }
             finally
