@@ -38,6 +38,7 @@ internal static class Commands
         int vacuumEvery = options.Int("vacuum-every", 0, min: 0);
         int schemaChangeEvery = options.Int("schema-change-every", 0, min: 0);
         bool holdOpen = options.Has("hold-open");
+        bool stamp = options.Has("stamp");
         options.EnsureAllUsed();
 
         using SqliteConnection connection = Db.Open(db, create: false);
@@ -75,7 +76,9 @@ internal static class Commands
             nextId += rows;
             written += rows;
             transactions++;
-            Line("committed " + (nextId - 1).ToString(CultureInfo.InvariantCulture));
+            Line(stamp
+                ? "committed " + (nextId - 1).ToString(CultureInfo.InvariantCulture) + " at " + DateTimeOffset.UtcNow.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)
+                : "committed " + (nextId - 1).ToString(CultureInfo.InvariantCulture));
 
             if (checkpointEvery > 0 && transactions % checkpointEvery == 0)
             {
