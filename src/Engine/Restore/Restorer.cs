@@ -9,7 +9,7 @@ using SqliteReplica.Engine.Wal;
 namespace SqliteReplica.Engine.Restore;
 
 /// <summary>
-/// Rebuilds a database from a replica. The snapshot is decoded into a temporary file; WAL
+/// Rebuilds a database from a replica. The snapshot is decoded into a temporary file while WAL
 /// indexes are downloaded, decoded and verified in parallel into spool files (offsets
 /// contiguous, header checksum, every frame's salts and checksum chain, page size); then, index
 /// by index, the newest committed version of each page is written once into the file and the
@@ -63,11 +63,34 @@ public sealed class Restorer
         var spools = new List<string>();
         try
         {
-            int pageSize;
             await using (var db = CreateTemp(tmp, output))
             {
-                pageSize = await WriteSnapshotAsync(plan, db, ct).ConfigureAwait(false);
-                var applied = await ApplyIndexesAsync(plan, db, pageSize, tmp, spools, options, ct).ConfigureAwait(false);
+                // The snapshot is decoded while the first WAL indexes download and verify; no page
+                // is applied before the snapshot is complete.
+                using var snapshotStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                var snapshot = WriteSnapshotAsync(plan, db, snapshotStop.Token);
+                Applied applied;
+                try
+                {
+                    applied = await ApplyIndexesAsync(plan, db, snapshot, tmp, spools, options, ct).ConfigureAwait(false);
+                }
+                finally
+                {
+                    if (!snapshot.IsCompleted)
+                    {
+                        // Failing before the snapshot finished: stop it and let it end before the file closes.
+                        snapshotStop.Cancel();
+                        try
+                        {
+                            await snapshot.ConfigureAwait(false);
+                        }
+                        catch (Exception)
+                        {
+                            // The first failure is the one reported.
+                        }
+                    }
+                }
+
                 damage ??= applied.Damage;
                 db.Flush(flushToDisk: true);
 
@@ -227,12 +250,13 @@ public sealed class Restorer
 
     private sealed record Applied(Position Position, int Indexes, int Segments, string? Damage);
 
-    private async Task<Applied> ApplyIndexesAsync(RestorePlan plan, FileStream db, int pageSize, string tmp, List<string> spools, RestoreOptions options, CancellationToken ct)
+    private async Task<Applied> ApplyIndexesAsync(RestorePlan plan, FileStream db, Task<int> snapshot, string tmp, List<string> spools, RestoreOptions options, CancellationToken ct)
     {
         var groups = plan.Segments.GroupBy(s => s.Index).Select(g => g.OrderBy(s => s.Offset).ToList()).ToList();
         var position = new Position(plan.Generation, plan.Snapshot.Index, 0);
         if (groups.Count == 0)
         {
+            await snapshot.ConfigureAwait(false);
             return new Applied(position, 0, 0, null);
         }
 
@@ -253,7 +277,7 @@ public sealed class Restorer
                 }
 
                 long? stopAt = options.Offset is { } o && options.Index == group[0].Index ? o : null;
-                pending.Enqueue(SpoolIndexAsync(group, spoolPath, pageSize, stopAt, stop.Token));
+                pending.Enqueue(SpoolIndexAsync(group, spoolPath, stopAt, stop.Token));
             }
         }
 
@@ -261,9 +285,10 @@ public sealed class Restorer
         try
         {
             StartMore();
+            int pageSize = await snapshot.ConfigureAwait(false);
             while (pending.Count > 0)
             {
-                var spooled = await pending.Dequeue().ConfigureAwait(false);
+                var spooled = WithPageSizeChecked(await pending.Dequeue().ConfigureAwait(false), plan.Generation, pageSize);
                 if (spooled.Damage is not null && !options.AllowPartial)
                 {
                     throw spooled.Error!;
@@ -308,8 +333,26 @@ public sealed class Restorer
 
     private sealed record Spooled(long Index, string Path, WalHeader? Header, long LastCommitOffset, uint DbSize, int SegmentsUsed, string? Damage, ReplicaException? Error);
 
+    /// <summary>
+    /// An index whose WAL header names another page size than the snapshot's is damage at its
+    /// first segment: nothing of it is applied (checked here because indexes spool while the
+    /// snapshot, which gives the page size, is still being decoded).
+    /// </summary>
+    private static Spooled WithPageSizeChecked(Spooled spooled, string generation, int pageSize)
+    {
+        if (spooled.Header is not { } header || header.PageSize == pageSize)
+        {
+            return spooled;
+        }
+
+        var name = $"generations/{generation}/wal/{ReplicaNames.SegmentName(spooled.Index, 0)}";
+        var error = new ReplicaException(ReplicaErrorCode.SegmentCorrupt,
+            $"WAL segment '{name}' failed verification: its page size {header.PageSize} differs from the snapshot's {pageSize}. Restore an earlier point with -Index/-Timestamp, or use -AllowPartial to stop before it.", name);
+        return spooled with { LastCommitOffset = 0, DbSize = 0, SegmentsUsed = 0, Damage = error.Message, Error = error };
+    }
+
     /// <summary>Downloads, decodes and verifies one WAL index into a spool file. Never throws for damage: it reports it.</summary>
-    private async Task<Spooled> SpoolIndexAsync(List<SegmentInfo> group, string spoolPath, int pageSize, long? stopAt, CancellationToken ct)
+    private async Task<Spooled> SpoolIndexAsync(List<SegmentInfo> group, string spoolPath, long? stopAt, CancellationToken ct)
     {
         await Task.Yield();
         long index = group[0].Index;
@@ -369,11 +412,6 @@ public sealed class Restorer
                             if (h.Validate(headerBytes) is { } bad)
                             {
                                 return Stop(Damage(bad));
-                            }
-
-                            if (h.PageSize != pageSize)
-                            {
-                                return Stop(Damage($"its page size {h.PageSize} differs from the snapshot's {pageSize}"));
                             }
 
                             verifier = new WalChainVerifier(h);
