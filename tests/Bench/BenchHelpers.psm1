@@ -147,8 +147,10 @@ function Measure-BenchCommand {
         [hashtable]$Environment,
         [double]$TimeoutSeconds = 1800
     )
-    $psi = [System.Diagnostics.ProcessStartInfo]::new($FilePath)
-    foreach ($a in $ArgumentList) { $psi.ArgumentList.Add($a) }
+    # Through sh, whose 'times' reports the command's CPU (children's user and system time) on
+    # stderr after it ends: .NET cannot read an exited process's CPU time on Linux.
+    $psi = [System.Diagnostics.ProcessStartInfo]::new('/bin/sh')
+    foreach ($a in @('-c', '"$@"; rc=$?; echo BENCH-TIMES >&2; times >&2; exit $rc', 'sh', $FilePath) + $ArgumentList) { $psi.ArgumentList.Add($a) }
     $psi.UseShellExecute = $false
     $psi.RedirectStandardOutput = $true
     $psi.RedirectStandardError = $true
@@ -163,11 +165,22 @@ function Measure-BenchCommand {
     }
     $p.WaitForExit()
     $watch.Stop()
-    $cpu = try { $p.TotalProcessorTime.TotalSeconds } catch { $null }
+    $err = $stderr.GetAwaiter().GetResult()
+    $cpu = $null
+    $at = $err.LastIndexOf('BENCH-TIMES')
+    if ($at -ge 0) {
+        # Two lines: the shell's own user/system time, then its children's ('0m1.234s 0m0.100s').
+        $times = @($err.Substring($at) -split "`n" | Where-Object { $_ -match '^\d+m[\d.]+s \d+m[\d.]+s' })
+        if ($times.Count -ge 2) {
+            $cpu = 0.0
+            foreach ($m in [regex]::Matches($times[1], '(\d+)m([\d.]+)s')) { $cpu += 60 * [double]$m.Groups[1].Value + [double]::Parse($m.Groups[2].Value, [cultureinfo]::InvariantCulture) }
+        }
+        $err = $err.Substring(0, $at)
+    }
     [pscustomobject]@{
         Seconds    = $watch.Elapsed.TotalSeconds
         ExitCode   = $p.ExitCode
-        Output     = $stdout.GetAwaiter().GetResult() + $stderr.GetAwaiter().GetResult()
+        Output     = $stdout.GetAwaiter().GetResult() + $err
         CpuSeconds = $cpu
     }
 }

@@ -116,7 +116,9 @@ Import-Module -Name $(& $q $env:SQLITEREPLICA_MODULE) -ErrorAction Stop
                 $lines = foreach ($s in $History.Segments) { "url = `"$S3Base/$([System.IO.Path]::GetRelativePath($History.Replica, $s))`""; 'output = "/dev/null"' }
                 [System.IO.File]::WriteAllLines($list, [string[]]$lines)
                 $snapUrl = "$S3Base/$([System.IO.Path]::GetRelativePath($History.Replica, $History.Snapshot))"
-                $r = Measure-BenchCommand -FilePath '/bin/sh' -ArgumentList @('-c', 'curl -sS --fail "$1" | lz4 -d -q -f - "$2" && sync "$2" && curl -sS --fail --parallel --parallel-max 8 -K "$3"', 'sh', $snapUrl, $Out, $list)
+                # Signed GETs (moto refuses anonymous ones), as any S3 client sends them.
+                $sign = "--aws-sigv4 aws:amz:us-east-1:s3 -u $($env:LITESTREAM_ACCESS_KEY_ID):$($env:LITESTREAM_SECRET_ACCESS_KEY)"
+                $r = Measure-BenchCommand -FilePath '/bin/sh' -ArgumentList @('-c', "curl -sS --fail $sign `"`$1`" | lz4 -d -q -f - `"`$2`" && sync `"`$2`" && curl -sS --fail $sign --parallel --parallel-max 8 -K `"`$3`"", 'sh', $snapUrl, $Out, $list)
             }
             $inside = $r.Seconds
             $Check = $false
@@ -243,47 +245,61 @@ function Invoke-LagCase {
 #region Overhead
 
 function Invoke-OverheadCase {
+    # Two settings of the application: synchronous=NORMAL (the usual WAL setting, PocketBase's;
+    # commits are CPU-bound, so a replicator's CPU and locks show) and SQLite's default FULL (an
+    # fsync per commit: the disk sets the rate).
+    $variants = @(
+        [pscustomobject]@{ Sync = 'normal'; Rows = $Settings.OverheadRows }
+        [pscustomobject]@{ Sync = 'full'; Rows = [math]::Max(1000, [int]($Settings.OverheadRows / 10)) }
+    )
     $runs = [System.Collections.Generic.List[object]]::new()
     for ($pair = 0; $pair -lt $Settings.OverheadPairs; $pair++) {
-        foreach ($tool in (Get-ToolOrder $pair)) {
-            foreach ($attached in $false, $true) {
-                $dir = New-CaseDirectory "overhead-$pair-$tool-$attached"
-                $db = Join-Path $dir 'app.db'
-                $null = Invoke-Writer init --db $db
-                $proc = $null
-                if ($attached) {
-                    $replicaRoot = Join-Path $dir 'replicas'
-                    $config = New-BenchConfig -Path (Join-Path $dir 'bench.yml') -Database $db -ReplicaRoot $replicaRoot
-                    $proc = Start-BenchReplicator -Tool $tool -ConfigPath $config -LogPath (Join-Path $dir "$tool.log")
-                    Wait-BenchSnapshot -ReplicaRoot $replicaRoot -Process $proc
+        foreach ($variant in $variants) {
+            foreach ($tool in (Get-ToolOrder $pair)) {
+                foreach ($attached in $false, $true) {
+                    $dir = New-CaseDirectory "overhead-$pair-$($variant.Sync)-$tool-$attached"
+                    $db = Join-Path $dir 'app.db'
+                    $null = Invoke-Writer init --db $db
+                    $proc = $null
+                    if ($attached) {
+                        $replicaRoot = Join-Path $dir 'replicas'
+                        $config = New-BenchConfig -Path (Join-Path $dir 'bench.yml') -Database $db -ReplicaRoot $replicaRoot
+                        $proc = Start-BenchReplicator -Tool $tool -ConfigPath $config -LogPath (Join-Path $dir "$tool.log")
+                        Wait-BenchSnapshot -ReplicaRoot $replicaRoot -Process $proc
+                    }
+                    # The same quiet second before every run, attached or not.
                     Start-Sleep -Seconds 1
-                }
-                try {
-                    $log = Join-Path $dir 'writer.log'
-                    $w = Start-Writer -Database $db -LogPath $log -Arguments @('--count', [string]$Settings.OverheadRows)
-                    $null = $w | Wait-TestProcess -TimeoutSeconds 600
-                    $commits = @(Read-Commit -LogPath $log)
-                    $rate = ($commits.Count - 1) / (($commits[-1].At - $commits[0].At) / 1000)
-                    $runs.Add([pscustomobject][ordered]@{ Pair = $pair; Tool = $tool; Attached = $attached; RowsPerSecond = [math]::Round($rate, 0) })
-                    Write-BenchLine 'Overhead' ("pair {0} {1,-10} attached={2,-5} {3:N0} rows/s" -f $pair, $tool, $attached, $rate)
-                }
-                finally {
-                    if ($proc) { $null = $proc | Stop-BenchProcess }
+                    try {
+                        $log = Join-Path $dir 'writer.log'
+                        $w = Start-Writer -Database $db -LogPath $log -Arguments @('--count', [string]$variant.Rows, '--synchronous', $variant.Sync)
+                        $null = $w | Wait-TestProcess -TimeoutSeconds 600
+                        $commits = @(Read-Commit -LogPath $log)
+                        $rate = ($commits.Count - 1) / (($commits[-1].At - $commits[0].At) / 1000)
+                        $runs.Add([pscustomobject][ordered]@{ Pair = $pair; Sync = $variant.Sync; Tool = $tool; Attached = $attached; Rows = $variant.Rows; RowsPerSecond = [math]::Round($rate, 0) })
+                        Write-BenchLine 'Overhead' ("pair {0} synchronous={1,-6} {2,-10} attached={3,-5} {4:N0} rows/s" -f $pair, $variant.Sync, $tool, $attached, $rate)
+                    }
+                    finally {
+                        if ($proc) { $null = $proc | Stop-BenchProcess }
+                    }
                 }
             }
         }
     }
-    $summary = foreach ($tool in 'ours', 'litestream') {
-        $ratios = foreach ($pair in 0..($Settings.OverheadPairs - 1)) {
-            $without = @($runs | Where-Object { $_.Tool -eq $tool -and $_.Pair -eq $pair -and -not $_.Attached })[0].RowsPerSecond
-            $with = @($runs | Where-Object { $_.Tool -eq $tool -and $_.Pair -eq $pair -and $_.Attached })[0].RowsPerSecond
-            $with / $without
-        }
-        [pscustomobject][ordered]@{
-            Tool = $tool
-            Without = Get-BenchStat -Values @($runs | Where-Object { $_.Tool -eq $tool -and -not $_.Attached } | ForEach-Object RowsPerSecond)
-            With = Get-BenchStat -Values @($runs | Where-Object { $_.Tool -eq $tool -and $_.Attached } | ForEach-Object RowsPerSecond)
-            KeptRatio = Get-BenchStat -Values @($ratios)
+    $summary = foreach ($variant in $variants) {
+        foreach ($tool in 'ours', 'litestream') {
+            $mine = @($runs | Where-Object { $_.Tool -eq $tool -and $_.Sync -eq $variant.Sync })
+            $ratios = foreach ($pair in 0..($Settings.OverheadPairs - 1)) {
+                $without = @($mine | Where-Object { $_.Pair -eq $pair -and -not $_.Attached })[0].RowsPerSecond
+                $with = @($mine | Where-Object { $_.Pair -eq $pair -and $_.Attached })[0].RowsPerSecond
+                $with / $without
+            }
+            [pscustomobject][ordered]@{
+                Sync = $variant.Sync
+                Tool = $tool
+                Without = Get-BenchStat -Values @($mine | Where-Object { -not $_.Attached } | ForEach-Object RowsPerSecond)
+                With = Get-BenchStat -Values @($mine | Where-Object { $_.Attached } | ForEach-Object RowsPerSecond)
+                KeptRatio = Get-BenchStat -Values @($ratios)
+            }
         }
     }
     [ordered]@{ Runs = $runs; Summary = @($summary) }

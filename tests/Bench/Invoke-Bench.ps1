@@ -33,6 +33,9 @@ param(
 
     [string[]]$Case = @('Restore', 'Lag', 'Overhead', 'CpuPerMB', 'Resources', 'Requests', 'Burst'),
 
+    # Only rewrite the report from the raw results of the mode (no measuring).
+    [switch]$ReportOnly,
+
     # Raw results (results.json); default out/bench.
     [string]$OutputDirectory,
 
@@ -46,7 +49,10 @@ Set-StrictMode -Version 3.0
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
+$allCases = @('Restore', 'Lag', 'Overhead', 'CpuPerMB', 'Resources', 'Requests', 'Burst')
 $Case = @($Case | ForEach-Object { $_ -split ',' } | ForEach-Object { $_.Trim() } | Where-Object { $_ })
+foreach ($name in $Case) { if ($name -notin $allCases) { throw "Unknown case '$name'. Known: $($allCases -join ', ')." } }
+if ($ReportOnly) { $Case = @() }
 $RepoRoot = [System.IO.Path]::GetFullPath((Join-Path $PSScriptRoot '../..'))
 if (-not $OutputDirectory) { $OutputDirectory = Join-Path $RepoRoot 'out/bench' }
 $OutputDirectory = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($OutputDirectory)
@@ -86,11 +92,11 @@ if (-not ('SqliteReplicaBench.ReplicaWatcher' -as [type])) {
 
 $Settings = switch ($Mode) {
     'Smoke' { [ordered]@{ RestoreRows = 6000; RestoreTx = 4; RestoreRounds = 1; RestoreS3 = $false; LagDenseSeconds = 3; LagSparseCommits = 2; LagReps = 1
-            OverheadRows = 2000; OverheadPairs = 1; CpuRows = 2000; ResourceDbs = @(1); IdleSeconds = 3; RequestSeconds = 6; RequestIdleSeconds = 4; BurstSeconds = 2 } }
+            OverheadRows = 10000; OverheadPairs = 1; CpuRows = 2000; ResourceDbs = @(1); IdleSeconds = 3; RequestSeconds = 6; RequestIdleSeconds = 4; BurstSeconds = 2 } }
     'Quick' { [ordered]@{ RestoreRows = 140000; RestoreTx = 10; RestoreRounds = 3; RestoreS3 = $true; LagDenseSeconds = 30; LagSparseCommits = 8; LagReps = 1
-            OverheadRows = 10000; OverheadPairs = 3; CpuRows = 20000; ResourceDbs = @(1, 20); IdleSeconds = 20; RequestSeconds = 60; RequestIdleSeconds = 30; BurstSeconds = 10 } }
+            OverheadRows = 50000; OverheadPairs = 3; CpuRows = 20000; ResourceDbs = @(1, 20); IdleSeconds = 20; RequestSeconds = 60; RequestIdleSeconds = 30; BurstSeconds = 10 } }
     'Full' { [ordered]@{ RestoreRows = 1400000; RestoreTx = 10; RestoreRounds = 3; RestoreS3 = $true; LagDenseSeconds = 60; LagSparseCommits = 24; LagReps = 2
-            OverheadRows = 50000; OverheadPairs = 5; CpuRows = 100000; ResourceDbs = @(1, 20); IdleSeconds = 60; RequestSeconds = 180; RequestIdleSeconds = 120; BurstSeconds = 20 } }
+            OverheadRows = 200000; OverheadPairs = 5; CpuRows = 100000; ResourceDbs = @(1, 20); IdleSeconds = 60; RequestSeconds = 180; RequestIdleSeconds = 120; BurstSeconds = 20 } }
 }
 
 $Scratch = New-TestDirectory -Prefix 'sqlitereplica-bench'
@@ -161,12 +167,26 @@ function Get-ToolOrder {
 . (Join-Path $PSScriptRoot 'Cases.ps1')
 . (Join-Path $PSScriptRoot 'Report.ps1')
 
+# A run of some cases only keeps the other cases' figures from the last run of the same mode
+# (each case records when it was measured; ratios are always from one case's own run).
+$resultsPath = Join-Path $OutputDirectory "results-$($Mode.ToLowerInvariant()).json"
+if ((Test-Path -LiteralPath $resultsPath) -and @($allCases | Where-Object { $_ -notin $Case }).Count -gt 0) {
+    $previous = Get-Content -Raw -LiteralPath $resultsPath | ConvertFrom-Json -Depth 20
+    foreach ($p in @($previous.Cases.PSObject.Properties)) { if ($p.Name -notin $Case) { $Bench.Cases[$p.Name] = $p.Value } }
+    if ($previous.PSObject.Properties['Errors'] -and $previous.Errors) {
+        foreach ($p in @($previous.Errors.PSObject.Properties)) { if ($p.Name -notin $Case) { $Bench.Errors[$p.Name] = $p.Value } }
+    }
+}
+
 $exitCode = 0
 try {
     foreach ($name in $Case) {
         Write-BenchLine $name 'starting'
         try {
-            $Bench.Cases[$name] = & "Invoke-$($name)Case"
+            $result = & "Invoke-$($name)Case"
+            $result.MeasuredAt = [DateTimeOffset]::UtcNow.ToString('u')
+            $Bench.Cases[$name] = $result
+            $Bench.Errors.Remove($name)
         }
         catch {
             $exitCode = 1
@@ -178,11 +198,11 @@ try {
         }
         # Raw results after every case, so a late failure keeps what was measured.
         $Bench.FinishedAt = [DateTimeOffset]::UtcNow.ToString('u')
-        $Bench | ConvertTo-Json -Depth 12 | Set-Content -LiteralPath (Join-Path $OutputDirectory "results-$($Mode.ToLowerInvariant()).json") -Encoding utf8NoBOM
+        $Bench | ConvertTo-Json -Depth 12 | Set-Content -LiteralPath $resultsPath -Encoding utf8NoBOM
     }
     Write-BenchReport -Bench $Bench -Path $ReportPath
     Write-Host "Report: $ReportPath"
-    Write-Host "Raw results: $(Join-Path $OutputDirectory "results-$($Mode.ToLowerInvariant()).json")"
+    Write-Host "Raw results: $resultsPath"
 }
 finally {
     Stop-TestProcess -All -Signal KILL -TimeoutSeconds 10 -ErrorAction SilentlyContinue | Out-Null

@@ -39,10 +39,15 @@ internal static class Commands
         int schemaChangeEvery = options.Int("schema-change-every", 0, min: 0);
         bool holdOpen = options.Has("hold-open");
         bool stamp = options.Has("stamp");
+        string? synchronous = options.Has("synchronous") ? options.Choice("synchronous", "full", "off", "normal", "full", "extra") : null;
         options.EnsureAllUsed();
 
         using SqliteConnection connection = Db.Open(db, create: false);
         Db.Execute(connection, $"PRAGMA wal_autocheckpoint = {autocheckpoint.ToString(CultureInfo.InvariantCulture)}");
+        if (synchronous is not null)
+        {
+            Db.Execute(connection, $"PRAGMA synchronous = {synchronous}");
+        }
 
         long nextId = startId ?? Db.MaxId(connection) + 1;
         long written = 0;
