@@ -200,7 +200,7 @@ function Invoke-LagCase {
             try {
                 Wait-BenchSnapshot -ReplicaRoot $replicaRoot -Process $proc
                 $watcher = [SqliteReplicaBench.ReplicaWatcher]::new($replicaRoot, 25)
-                Start-Sleep -Seconds 2
+                Start-Sleep -Seconds $Settings.LagPause
                 foreach ($pattern in 'dense', 'sparse') {
                     $log = Join-Path $dir "writer-$pattern.log"
                     $arguments = if ($pattern -eq 'dense') { @('--interval-ms', '50', '--count', [string](20 * $Settings.LagDenseSeconds)) } else { @('--interval-ms', '5000', '--count', [string]$Settings.LagSparseCommits) }
@@ -219,7 +219,8 @@ function Invoke-LagCase {
                             LagsMs = $lags
                         })
                     Write-BenchLine 'Lag' ("{0,-10} {1,-6} {2} commits: p50 {3} ms, p90 {4} ms, p99 {5} ms, max {6} ms" -f $tool, $pattern, $commits.Count, $stat.P50, $stat.P90, $stat.P99, $stat.Max)
-                    Start-Sleep -Seconds 3
+                    # Quiet before the next phase, longer than the sync interval: its first commit finds the last upload long past.
+                    Start-Sleep -Seconds ([math]::Max(2, $Settings.LagPause))
                 }
                 $objects = @($watcher.Objects() | Where-Object { $_.Path -like '*.wal.lz4' })
                 $runs | Where-Object { $_.Tool -eq $tool -and $_.Rep -eq $rep } | ForEach-Object { $_ | Add-Member -NotePropertyName SegmentsWritten -NotePropertyValue $objects.Count -Force }
