@@ -296,7 +296,7 @@ public sealed class Restorer
 
                 if (spooled.LastCommitOffset > WalHeader.Size)
                 {
-                    await ApplySpoolAsync(spooled, db, pageSize, ct).ConfigureAwait(false);
+                    ApplySpool(spooled, db, pageSize, ct);
                     position = new Position(plan.Generation, spooled.Index, spooled.LastCommitOffset);
                 }
 
@@ -487,39 +487,82 @@ public sealed class Restorer
         return new Spooled(index, spoolPath, verifier?.Header, verifier?.LastCommitOffset ?? 0, verifier?.LastCommitDbSize ?? 0, used, null, null);
     }
 
-    /// <summary>Writes the newest committed version of every page in a spooled index, once.</summary>
-    private static async Task ApplySpoolAsync(Spooled spooled, FileStream db, int pageSize, CancellationToken ct)
+    /// <summary>
+    /// Writes the newest committed version of every page in a spooled index, once, in page order:
+    /// one sequential pass over the frame headers, then each run of consecutive page numbers
+    /// gathered into one buffer (up to 1 MiB) and written with one call.
+    /// </summary>
+    private static void ApplySpool(Spooled spooled, FileStream db, int pageSize, CancellationToken ct)
     {
         var header = spooled.Header!;
         int frameSize = header.FrameSize;
         var newest = new Dictionary<uint, long>();
-        await using (var spool = new FileStream(spooled.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan))
+        using var spool = File.OpenHandle(spooled.Path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
+
+        int batchFrames = Math.Max(1, (1 << 20) / frameSize);
+        var batch = new byte[batchFrames * frameSize];
+        long end = WalHeader.Size + (spooled.LastCommitOffset - WalHeader.Size) / frameSize * frameSize;
+        for (long off = WalHeader.Size; off < end;)
         {
-            var fh = new byte[WalFrameHeader.Size];
-            for (long off = WalHeader.Size; off + frameSize <= spooled.LastCommitOffset; off += frameSize)
+            ct.ThrowIfCancellationRequested();
+            int frames = (int)Math.Min(batchFrames, (end - off) / frameSize);
+            ReadExactlyAt(spool, batch.AsSpan(0, frames * frameSize), off, spooled.Path);
+            for (int i = 0; i < frames; i++)
             {
-                ct.ThrowIfCancellationRequested();
-                spool.Position = off;
-                await spool.ReadExactlyAsync(fh, ct).ConfigureAwait(false);
-                newest[BinaryPrimitives.ReadUInt32BigEndian(fh)] = off + WalFrameHeader.Size;
+                newest[BinaryPrimitives.ReadUInt32BigEndian(batch.AsSpan(i * frameSize, 4))] = off + ((long)i * frameSize) + WalFrameHeader.Size;
             }
 
-            var page = new byte[pageSize];
-            foreach (var (pgno, off) in newest.OrderBy(kv => kv.Key))
-            {
-                if (pgno > spooled.DbSize)
-                {
-                    continue;
-                }
+            off += (long)frames * frameSize;
+        }
 
-                spool.Position = off;
-                await spool.ReadExactlyAsync(page, ct).ConfigureAwait(false);
-                db.Position = (long)(pgno - 1) * pageSize;
-                await db.WriteAsync(page, ct).ConfigureAwait(false);
+        var target = db.SafeFileHandle;
+        int maxRun = Math.Max(1, (1 << 20) / pageSize);
+        var run = batch.Length >= maxRun * pageSize ? batch : new byte[maxRun * pageSize];
+        uint runStart = 0;
+        int runLength = 0;
+        void WriteRun()
+        {
+            if (runLength > 0)
+            {
+                RandomAccess.Write(target, run.AsSpan(0, runLength * pageSize), (long)(runStart - 1) * pageSize);
+                runLength = 0;
             }
         }
 
+        foreach (var (pgno, off) in newest.Where(kv => kv.Key <= spooled.DbSize).OrderBy(kv => kv.Key))
+        {
+            if (runLength > 0 && (pgno != runStart + (uint)runLength || runLength == maxRun))
+            {
+                ct.ThrowIfCancellationRequested();
+                WriteRun();
+            }
+
+            if (runLength == 0)
+            {
+                runStart = pgno;
+            }
+
+            ReadExactlyAt(spool, run.AsSpan(runLength * pageSize, pageSize), off, spooled.Path);
+            runLength++;
+        }
+
+        WriteRun();
         db.SetLength((long)spooled.DbSize * pageSize);
+    }
+
+    private static void ReadExactlyAt(Microsoft.Win32.SafeHandles.SafeFileHandle file, Span<byte> buffer, long offset, string path)
+    {
+        while (!buffer.IsEmpty)
+        {
+            int n = RandomAccess.Read(file, buffer, offset);
+            if (n <= 0)
+            {
+                throw new EndOfStreamException($"The spool file '{path}' ended before offset {offset + buffer.Length}.");
+            }
+
+            buffer = buffer[n..];
+            offset += n;
+        }
     }
 
     private void Report(string phase, long delta)
