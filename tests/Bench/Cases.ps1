@@ -324,10 +324,15 @@ function Invoke-CpuPerMBCase {
             $watcher = $null
             try {
                 Wait-BenchSnapshot -ReplicaRoot $replicaRoot -Process $proc
-                Start-Sleep -Seconds 2
                 $watcher = [SqliteReplicaBench.ReplicaWatcher]::new($replicaRoot, 100)
-                Start-Sleep -Milliseconds 500
-                $baseBytes = $watcher.DecodedBytes
+                # Warm-up: the same kind of writes first (a tenth as many), so the figure is the
+                # steady state and not a new process's first-use costs (SqliteReplica's JIT).
+                $warm = Join-Path $dir 'warmup.log'
+                $null = (Start-Writer -Database $db -LogPath $warm -Arguments @('--count', [string][math]::Max(500, [int]($Settings.CpuRows / 10)), '--rows-per-tx', '50', '--blob-bytes', '2000')) | Wait-TestProcess -TimeoutSeconds 600
+                $warmLast = @(Read-Commit -LogPath $warm)[-1].Id
+                Wait-Until -TimeoutSeconds 300 -IntervalMilliseconds 100 -Message "replica holding row $warmLast" -Condition { $watcher.MaxRowId -ge $warmLast } | Out-Null
+                Start-Sleep -Seconds 3
+                $before = [System.Collections.Generic.HashSet[string]]::new([string[]]@($watcher.Objects() | ForEach-Object Path))
                 $cpu0 = Get-BenchCpuSeconds -ProcessId $proc.Pid
                 $clock = [System.Diagnostics.Stopwatch]::StartNew()
                 $log = Join-Path $dir 'writer.log'
@@ -339,9 +344,17 @@ function Invoke-CpuPerMBCase {
                 # Let the replicator finish what follows the last upload (its checkpoint) before reading its CPU.
                 Start-Sleep -Seconds 3
                 $cpu1 = Get-BenchCpuSeconds -ProcessId $proc.Pid
-                $walMB = ($watcher.DecodedBytes - $baseBytes) / 1MB
-                $runs.Add([pscustomobject][ordered]@{ Tool = $tool; Rep = $rep; WalShippedMB = [math]::Round($walMB, 1); CpuSeconds = [math]::Round($cpu1 - $cpu0, 2); CpuMsPerMB = [math]::Round(($cpu1 - $cpu0) * 1000 / $walMB, 1); ShipSeconds = [math]::Round($shipSeconds, 1) })
-                Write-BenchLine 'CpuPerMB' ("{0,-10} {1:N1} MB of WAL shipped, {2:N2} CPU s, {3:N1} CPU ms per MB" -f $tool, $walMB, ($cpu1 - $cpu0), (($cpu1 - $cpu0) * 1000 / $walMB))
+                # WAL segments written during the measured writes only; snapshots (a new generation's
+                # first object) are counted apart, since they are not WAL.
+                $new = @($watcher.Objects() | Where-Object { -not $before.Contains($_.Path) })
+                $walMB = [double](@($new | Where-Object { $_.Path -like '*.wal.lz4' } | ForEach-Object DecodedBytes) + 0 | Measure-Object -Sum).Sum / 1MB
+                $snapshotMB = [double](@($new | Where-Object { $_.Path -like '*.snapshot.lz4' } | ForEach-Object DecodedBytes) + 0 | Measure-Object -Sum).Sum / 1MB
+                # The denominator is everything shipped for these writes: normally all WAL; when
+                # a tool restarts its generation, part of it goes out as a snapshot instead.
+                $shippedMB = $walMB + $snapshotMB
+                $generations = @([System.IO.Directory]::GetDirectories((Join-Path $replicaRoot 'app.db/generations'))).Count
+                $runs.Add([pscustomobject][ordered]@{ Tool = $tool; Rep = $rep; WalShippedMB = [math]::Round($walMB, 1); SnapshotsMB = [math]::Round($snapshotMB, 1); Generations = $generations; CpuSeconds = [math]::Round($cpu1 - $cpu0, 2); CpuMsPerMB = [math]::Round(($cpu1 - $cpu0) * 1000 / $shippedMB, 1); ShipSeconds = [math]::Round($shipSeconds, 1) })
+                Write-BenchLine 'CpuPerMB' ("{0,-10} {1:N1} MB of WAL shipped (+{2:N1} MB of snapshots, {3} generation(s)), {4:N2} CPU s, {5:N1} CPU ms per MB shipped" -f $tool, $walMB, $snapshotMB, $generations, ($cpu1 - $cpu0), (($cpu1 - $cpu0) * 1000 / $shippedMB))
             }
             finally {
                 if ($watcher) { $watcher.Dispose() }
