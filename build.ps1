@@ -7,7 +7,7 @@
     Run it with the pinned PowerShell from the repository's tool manifest:
 
         dotnet tool restore
-        dotnet pwsh ./build.ps1 [Build|Test|Demo|Clean] [-Tag <tags>] [-ExcludeTag <tags>]
+        dotnet pwsh ./build.ps1 [Build|Test|Demo|Clean|Package|Chaos|Bench] [-Tag <tags>] [-ExcludeTag <tags>]
 
     Build  publishes the engine and its packages into out/SqliteReplica/dependencies,
            puts the cmdlet DLL (SqliteReplica.dll), the manifest (version stamped from
@@ -20,6 +20,10 @@
            Exits 1 when anything failed or no test ran.
     Demo   Build, then runs examples/demo.ps1 in a child pwsh.
     Clean  removes out/ and .tools/.
+    Bench  Build, then the side-by-side benchmark against Litestream v0.3.13
+           (tests/Bench/Invoke-Bench.ps1) in a child pwsh: Quick mode unless
+           SQLITEREPLICA_BENCH_MODE=Full (or Smoke). Rewrites docs/benchmarks.md (Smoke: only
+           out/bench/benchmarks.md) and leaves raw JSON in out/bench/. Not part of Test.
 
 .PARAMETER Tag
     Passed to Pester's Filter.Tag (Pester suite only).
@@ -30,7 +34,7 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('Build', 'Test', 'Demo', 'Clean', 'Package', 'Chaos')]
+    [ValidateSet('Build', 'Test', 'Demo', 'Clean', 'Package', 'Chaos', 'Bench')]
     [string] $Task = 'Build',
 
     [string[]] $Tag = @(),
@@ -558,6 +562,25 @@ function Invoke-ChaosTask {
     }
 }
 
+function Invoke-BenchTask {
+    # Build, then the benchmark (tests/Bench/Invoke-Bench.ps1) in a child pwsh, with the real
+    # Litestream binary installed by npm. It measures and reports; it fails only when a case could
+    # not run (a missed target is a finding in docs/benchmarks.md, not a build failure).
+    Invoke-BuildTask
+    $litestream = Install-Litestream
+    $mode = if ($env:SQLITEREPLICA_BENCH_MODE) { $env:SQLITEREPLICA_BENCH_MODE } else { 'Quick' }
+    Write-Step "Running the benchmark ($mode mode) in a child pwsh"
+    $exitCode = Invoke-ChildPwsh -ScriptPath (Join-Path $RepoRoot 'tests/Bench/Invoke-Bench.ps1') -ArgumentList @('-Mode', $mode) -Environment @{
+        SQLITEREPLICA_MODULE     = $ModuleManifest
+        SQLITEREPLICA_WRITER     = Join-Path $WriterDir 'SqliteWriter'
+        SQLITEREPLICA_S3PROXY    = Join-Path $S3ProxyDir 'S3Proxy'
+        SQLITEREPLICA_LITESTREAM = $litestream
+    }
+    if ($exitCode -ne 0) {
+        throw "The benchmark could not run every case (exit code $exitCode); see the output above and out/bench/."
+    }
+}
+
 function Invoke-PackageTask {
     # Build, then pack out/SqliteReplica, dependencies/ included (the engine, its packages and
     # their native libraries), into out/package/SqliteReplica.<version>.nupkg with PSResourceGet's
@@ -618,6 +641,7 @@ try {
         'Clean' { Invoke-CleanTask }
         'Package' { Invoke-PackageTask }
         'Chaos' { Invoke-ChaosTask }
+        'Bench' { Invoke-BenchTask }
     }
 }
 finally {

@@ -311,6 +311,57 @@ public class RestoreErrorTests
     }
 
     [Fact]
+    public async Task Restore_fails_with_the_snapshot_error_when_the_snapshot_and_a_later_segment_are_both_damaged()
+    {
+        // WAL indexes download and verify while the snapshot decodes: the snapshot's failure is
+        // the one reported, and no spool file of the indexes already under way is left behind.
+        using var r = await BuiltReplica.CreateAsync();
+        FlipByte(r.Client.SnapshotPath(r.Generation, 0), 0.5);
+        FlipByte(r.SegmentPath(r.Segments(1)[1]), 0.5);
+
+        var e = await r.RestoreFailsAsync();
+        Assert.Equal(ReplicaErrorCode.SegmentCorrupt, e.Code);
+        Assert.Contains("snapshots/", e.Message);
+        r.AssertNothingLeftAtOutput();
+    }
+
+    [Fact]
+    public async Task Restore_fails_with_SegmentCorrupt_when_an_index_has_another_page_size_than_the_snapshot()
+    {
+        using var r = await BuiltReplica.CreateAsync();
+        SetWalHeaderPageSize(r.SegmentPath(r.Segments(2)[0]), 8192);
+
+        var e = await r.RestoreFailsAsync();
+        Assert.Equal(ReplicaErrorCode.SegmentCorrupt, e.Code);
+        Assert.Contains("page size 8192", e.Message);
+        Assert.Contains("00000002_00000000.wal.lz4", e.Message);
+        r.AssertNothingLeftAtOutput();
+    }
+
+    [Fact]
+    public async Task Restore_with_allow_partial_stops_before_an_index_with_another_page_size()
+    {
+        using var r = await BuiltReplica.CreateAsync();
+        SetWalHeaderPageSize(r.SegmentPath(r.Segments(2)[0]), 8192);
+
+        var result = await r.RestoreAsync(new RestoreOptions { OutputPath = r.Output, AllowPartial = true });
+        Assert.True(result.Partial);
+        Assert.Contains("page size 8192", result.PartialReason);
+        Assert.Equal("ok", TestDb.IntegrityCheck(r.Output));
+        Assert.Equal((100L, 0L, 99L), Rows(r.Output)); // indexes 0 and 1
+    }
+
+    /// <summary>Gives a segment's WAL header another page size, with a valid header checksum.</summary>
+    private static void SetWalHeaderPageSize(string path, uint pageSize) => RewriteSegmentPayload(path, p =>
+    {
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(p.AsSpan(8, 4), pageSize);
+        bool bigEndian = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(p) == 0x377f0683;
+        var sum = default(SqliteReplica.Engine.Wal.WalChecksum).Continue(p.AsSpan(0, 24), bigEndian);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(p.AsSpan(24, 4), sum.S0);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(p.AsSpan(28, 4), sum.S1);
+    });
+
+    [Fact]
     public async Task Restore_fails_with_SnapshotMissing_when_the_snapshot_is_missing()
     {
         using var r = await BuiltReplica.CreateAsync();

@@ -38,10 +38,16 @@ internal static class Commands
         int vacuumEvery = options.Int("vacuum-every", 0, min: 0);
         int schemaChangeEvery = options.Int("schema-change-every", 0, min: 0);
         bool holdOpen = options.Has("hold-open");
+        bool stamp = options.Has("stamp");
+        string? synchronous = options.Has("synchronous") ? options.Choice("synchronous", "full", "off", "normal", "full", "extra") : null;
         options.EnsureAllUsed();
 
         using SqliteConnection connection = Db.Open(db, create: false);
         Db.Execute(connection, $"PRAGMA wal_autocheckpoint = {autocheckpoint.ToString(CultureInfo.InvariantCulture)}");
+        if (synchronous is not null)
+        {
+            Db.Execute(connection, $"PRAGMA synchronous = {synchronous}");
+        }
 
         long nextId = startId ?? Db.MaxId(connection) + 1;
         long written = 0;
@@ -75,7 +81,9 @@ internal static class Commands
             nextId += rows;
             written += rows;
             transactions++;
-            Line("committed " + (nextId - 1).ToString(CultureInfo.InvariantCulture));
+            Line(stamp
+                ? "committed " + (nextId - 1).ToString(CultureInfo.InvariantCulture) + " at " + DateTimeOffset.UtcNow.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)
+                : "committed " + (nextId - 1).ToString(CultureInfo.InvariantCulture));
 
             if (checkpointEvery > 0 && transactions % checkpointEvery == 0)
             {

@@ -18,8 +18,10 @@ internal static class Program
           write   --db P [--count N (100; 0 = until SIGTERM/SIGINT)] [--interval-ms M (0)]
                   [--start-id K (max(id)+1)] [--blob-bytes B (0 = NULL)] [--rows-per-tx R (1)]
                   [--autocheckpoint N (1000)] [--checkpoint-every N --checkpoint-mode truncate|restart|passive]
-                  [--vacuum-every N] [--schema-change-every N] [--hold-open]
-                  prints "committed <last id>" after each COMMIT
+                  [--vacuum-every N] [--schema-change-every N] [--hold-open] [--stamp]
+                  [--synchronous off|normal|full|extra (SQLite's default)]
+                  prints "committed <last id>" after each COMMIT (with --stamp:
+                  "committed <last id> at <unix ms>", the wall-clock time right after it)
           bigtx   --db P --pages N     one transaction writing about N pages
           exec    --db P --sql "..."   runs SQL, prints result rows tab-separated
           dump    --db P               prints {"integrity":..,"digest":..,"tables":{..},"maxId":N}
@@ -45,7 +47,7 @@ internal static class Program
                     Commands.Init(new Options(rest, NoFlags));
                     break;
                 case "write":
-                    Commands.Write(new Options(rest, new HashSet<string> { "hold-open" }), stop.Token);
+                    Commands.Write(new Options(rest, new HashSet<string> { "hold-open", "stamp" }), stop.Token);
                     break;
                 case "bigtx":
                     Commands.BigTransaction(new Options(rest, NoFlags));

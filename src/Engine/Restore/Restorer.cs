@@ -9,7 +9,7 @@ using SqliteReplica.Engine.Wal;
 namespace SqliteReplica.Engine.Restore;
 
 /// <summary>
-/// Rebuilds a database from a replica. The snapshot is decoded into a temporary file; WAL
+/// Rebuilds a database from a replica. The snapshot is decoded into a temporary file while WAL
 /// indexes are downloaded, decoded and verified in parallel into spool files (offsets
 /// contiguous, header checksum, every frame's salts and checksum chain, page size); then, index
 /// by index, the newest committed version of each page is written once into the file and the
@@ -66,11 +66,34 @@ public sealed class Restorer
         var spools = new List<string>();
         try
         {
-            int pageSize;
             await using (var db = CreateTemp(tmp, output))
             {
-                pageSize = await WriteSnapshotAsync(plan, db, ct).ConfigureAwait(false);
-                var applied = await ApplyIndexesAsync(plan, db, pageSize, tmp, spools, options, ct).ConfigureAwait(false);
+                // The snapshot is decoded while the first WAL indexes download and verify; no page
+                // is applied before the snapshot is complete.
+                using var snapshotStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                var snapshot = WriteSnapshotAsync(plan, db, snapshotStop.Token);
+                Applied applied;
+                try
+                {
+                    applied = await ApplyIndexesAsync(plan, db, snapshot, tmp, spools, options, ct).ConfigureAwait(false);
+                }
+                finally
+                {
+                    if (!snapshot.IsCompleted)
+                    {
+                        // Failing before the snapshot finished: stop it and let it end before the file closes.
+                        snapshotStop.Cancel();
+                        try
+                        {
+                            await snapshot.ConfigureAwait(false);
+                        }
+                        catch (Exception)
+                        {
+                            // The first failure is the one reported.
+                        }
+                    }
+                }
+
                 damage ??= applied.Damage;
                 db.Flush(flushToDisk: true);
 
@@ -230,12 +253,13 @@ public sealed class Restorer
 
     private sealed record Applied(Position Position, int Indexes, int Segments, string? Damage);
 
-    private async Task<Applied> ApplyIndexesAsync(RestorePlan plan, FileStream db, int pageSize, string tmp, List<string> spools, RestoreOptions options, CancellationToken ct)
+    private async Task<Applied> ApplyIndexesAsync(RestorePlan plan, FileStream db, Task<int> snapshot, string tmp, List<string> spools, RestoreOptions options, CancellationToken ct)
     {
         var groups = plan.Segments.GroupBy(s => s.Index).Select(g => g.OrderBy(s => s.Offset).ToList()).ToList();
         var position = new Position(plan.Generation, plan.Snapshot.Index, 0);
         if (groups.Count == 0)
         {
+            await snapshot.ConfigureAwait(false);
             return new Applied(position, 0, 0, null);
         }
 
@@ -256,7 +280,7 @@ public sealed class Restorer
                 }
 
                 long? stopAt = options.Offset is { } o && options.Index == group[0].Index ? o : null;
-                pending.Enqueue(SpoolIndexAsync(group, spoolPath, pageSize, stopAt, stop.Token));
+                pending.Enqueue(SpoolIndexAsync(group, spoolPath, stopAt, stop.Token));
             }
         }
 
@@ -264,9 +288,10 @@ public sealed class Restorer
         try
         {
             StartMore();
+            int pageSize = await snapshot.ConfigureAwait(false);
             while (pending.Count > 0)
             {
-                var spooled = await pending.Dequeue().ConfigureAwait(false);
+                var spooled = WithPageSizeChecked(await pending.Dequeue().ConfigureAwait(false), plan.Generation, pageSize);
                 if (spooled.Damage is not null && !options.AllowPartial)
                 {
                     throw spooled.Error!;
@@ -274,7 +299,7 @@ public sealed class Restorer
 
                 if (spooled.LastCommitOffset > WalHeader.Size)
                 {
-                    await ApplySpoolAsync(spooled, db, pageSize, ct).ConfigureAwait(false);
+                    ApplySpool(spooled, db, pageSize, ct);
                     position = new Position(plan.Generation, spooled.Index, spooled.LastCommitOffset);
                 }
 
@@ -311,8 +336,26 @@ public sealed class Restorer
 
     private sealed record Spooled(long Index, string Path, WalHeader? Header, long LastCommitOffset, uint DbSize, int SegmentsUsed, string? Damage, ReplicaException? Error);
 
+    /// <summary>
+    /// An index whose WAL header names another page size than the snapshot's is damage at its
+    /// first segment: nothing of it is applied (checked here because indexes spool while the
+    /// snapshot, which gives the page size, is still being decoded).
+    /// </summary>
+    private static Spooled WithPageSizeChecked(Spooled spooled, string generation, int pageSize)
+    {
+        if (spooled.Header is not { } header || header.PageSize == pageSize)
+        {
+            return spooled;
+        }
+
+        var name = $"generations/{generation}/wal/{ReplicaNames.SegmentName(spooled.Index, 0)}";
+        var error = new ReplicaException(ReplicaErrorCode.SegmentCorrupt,
+            $"WAL segment '{name}' failed verification: its page size {header.PageSize} differs from the snapshot's {pageSize}. Restore an earlier point with -Index/-Timestamp, or use -AllowPartial to stop before it.", name);
+        return spooled with { LastCommitOffset = 0, DbSize = 0, SegmentsUsed = 0, Damage = error.Message, Error = error };
+    }
+
     /// <summary>Downloads, decodes and verifies one WAL index into a spool file. Never throws for damage: it reports it.</summary>
-    private async Task<Spooled> SpoolIndexAsync(List<SegmentInfo> group, string spoolPath, int pageSize, long? stopAt, CancellationToken ct)
+    private async Task<Spooled> SpoolIndexAsync(List<SegmentInfo> group, string spoolPath, long? stopAt, CancellationToken ct)
     {
         await Task.Yield();
         long index = group[0].Index;
@@ -372,11 +415,6 @@ public sealed class Restorer
                             if (h.Validate(headerBytes) is { } bad)
                             {
                                 return Stop(Damage(bad));
-                            }
-
-                            if (h.PageSize != pageSize)
-                            {
-                                return Stop(Damage($"its page size {h.PageSize} differs from the snapshot's {pageSize}"));
                             }
 
                             verifier = new WalChainVerifier(h);
@@ -452,39 +490,82 @@ public sealed class Restorer
         return new Spooled(index, spoolPath, verifier?.Header, verifier?.LastCommitOffset ?? 0, verifier?.LastCommitDbSize ?? 0, used, null, null);
     }
 
-    /// <summary>Writes the newest committed version of every page in a spooled index, once.</summary>
-    private static async Task ApplySpoolAsync(Spooled spooled, FileStream db, int pageSize, CancellationToken ct)
+    /// <summary>
+    /// Writes the newest committed version of every page in a spooled index, once, in page order:
+    /// one sequential pass over the frame headers, then each run of consecutive page numbers
+    /// gathered into one buffer (up to 1 MiB) and written with one call.
+    /// </summary>
+    private static void ApplySpool(Spooled spooled, FileStream db, int pageSize, CancellationToken ct)
     {
         var header = spooled.Header!;
         int frameSize = header.FrameSize;
         var newest = new Dictionary<uint, long>();
-        await using (var spool = new FileStream(spooled.Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan))
+        using var spool = File.OpenHandle(spooled.Path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
+
+        int batchFrames = Math.Max(1, (1 << 20) / frameSize);
+        var batch = new byte[batchFrames * frameSize];
+        long end = WalHeader.Size + (spooled.LastCommitOffset - WalHeader.Size) / frameSize * frameSize;
+        for (long off = WalHeader.Size; off < end;)
         {
-            var fh = new byte[WalFrameHeader.Size];
-            for (long off = WalHeader.Size; off + frameSize <= spooled.LastCommitOffset; off += frameSize)
+            ct.ThrowIfCancellationRequested();
+            int frames = (int)Math.Min(batchFrames, (end - off) / frameSize);
+            ReadExactlyAt(spool, batch.AsSpan(0, frames * frameSize), off, spooled.Path);
+            for (int i = 0; i < frames; i++)
             {
-                ct.ThrowIfCancellationRequested();
-                spool.Position = off;
-                await spool.ReadExactlyAsync(fh, ct).ConfigureAwait(false);
-                newest[BinaryPrimitives.ReadUInt32BigEndian(fh)] = off + WalFrameHeader.Size;
+                newest[BinaryPrimitives.ReadUInt32BigEndian(batch.AsSpan(i * frameSize, 4))] = off + ((long)i * frameSize) + WalFrameHeader.Size;
             }
 
-            var page = new byte[pageSize];
-            foreach (var (pgno, off) in newest.OrderBy(kv => kv.Key))
-            {
-                if (pgno > spooled.DbSize)
-                {
-                    continue;
-                }
+            off += (long)frames * frameSize;
+        }
 
-                spool.Position = off;
-                await spool.ReadExactlyAsync(page, ct).ConfigureAwait(false);
-                db.Position = (long)(pgno - 1) * pageSize;
-                await db.WriteAsync(page, ct).ConfigureAwait(false);
+        var target = db.SafeFileHandle;
+        int maxRun = Math.Max(1, (1 << 20) / pageSize);
+        var run = batch.Length >= maxRun * pageSize ? batch : new byte[maxRun * pageSize];
+        uint runStart = 0;
+        int runLength = 0;
+        void WriteRun()
+        {
+            if (runLength > 0)
+            {
+                RandomAccess.Write(target, run.AsSpan(0, runLength * pageSize), (long)(runStart - 1) * pageSize);
+                runLength = 0;
             }
         }
 
+        foreach (var (pgno, off) in newest.Where(kv => kv.Key <= spooled.DbSize).OrderBy(kv => kv.Key))
+        {
+            if (runLength > 0 && (pgno != runStart + (uint)runLength || runLength == maxRun))
+            {
+                ct.ThrowIfCancellationRequested();
+                WriteRun();
+            }
+
+            if (runLength == 0)
+            {
+                runStart = pgno;
+            }
+
+            ReadExactlyAt(spool, run.AsSpan(runLength * pageSize, pageSize), off, spooled.Path);
+            runLength++;
+        }
+
+        WriteRun();
         db.SetLength((long)spooled.DbSize * pageSize);
+    }
+
+    private static void ReadExactlyAt(Microsoft.Win32.SafeHandles.SafeFileHandle file, Span<byte> buffer, long offset, string path)
+    {
+        while (!buffer.IsEmpty)
+        {
+            int n = RandomAccess.Read(file, buffer, offset);
+            if (n <= 0)
+            {
+                throw new EndOfStreamException($"The spool file '{path}' ended before offset {offset + buffer.Length}.");
+            }
+
+            buffer = buffer[n..];
+            offset += n;
+        }
     }
 
     private void Report(string phase, long delta)
