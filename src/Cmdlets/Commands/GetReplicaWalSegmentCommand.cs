@@ -8,34 +8,11 @@ namespace SqliteReplica.Commands;
 /// <summary>Lists the WAL segments in a replica, by generation then index and offset.</summary>
 [Cmdlet(VerbsCommon.Get, "ReplicaWalSegment", DefaultParameterSetName = UrlSet)]
 [OutputType(typeof(ReplicaWalSegment))]
-public sealed class GetReplicaWalSegmentCommand : ReplicaCmdlet
+public sealed class GetReplicaWalSegmentCommand : ReplicaListingCmdlet
 {
-    /// <summary>With -ConfigPath: the database, as its path appears in the config.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = ConfigSet, ValueFromPipelineByPropertyName = true)]
-    [ValidateNotNullOrEmpty]
-    [ArgumentCompleter(typeof(ConfiguredDatabaseCompleter))]
-    public override string DatabasePath { get; set; } = null!;
-
-    /// <summary>Only this generation.</summary>
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    [ValidatePattern("^[0-9a-f]{16}$")]
-    [ArgumentCompleter(typeof(GenerationCompleter))]
-    public string? Generation { get; set; }
-
-    protected override void ProcessRecord()
+    protected override async Task<IEnumerable<object>> ListAsync(IReplicaClient client, CancellationToken ct)
     {
-        try
-        {
-            var client = CreateClient();
-            var list = Run(ct => ReplicaCatalog.ListSegmentsAsync(client, Generation, ct));
-            foreach (var s in list)
-            {
-                WriteObject(new ReplicaWalSegment(client.Url, s.Generation, s.Index, s.Offset, s.Size, s.CreatedAt));
-            }
-        }
-        catch (Exception e) when (e is not PipelineStoppedException)
-        {
-            WriteEngineError(e, ReplicaTarget);
-        }
+        var list = await ReplicaCatalog.ListSegmentsAsync(client, Generation, ct).ConfigureAwait(false);
+        return list.Select(s => (object)new ReplicaWalSegment(client.Url, s.Generation, s.Index, s.Offset, s.Size, s.CreatedAt)).ToList();
     }
 }
