@@ -71,11 +71,18 @@ public sealed class ConfigLoader
         var stream = new YamlStream();
         try
         {
+            CheckNesting(yaml);
             stream.Load(new StringReader(yaml));
         }
         catch (YamlException e)
         {
             throw Invalid(null, (int)e.Start.Line, $"is not valid YAML: {e.Message}");
+        }
+        catch (InvalidOperationException e)
+        {
+            // YamlDotNet's scanner fails this way on some malformed input (e.g. a '!' where a
+            // key is expected) instead of with a YamlException; it is still malformed YAML.
+            throw Invalid(null, 1, $"is not valid YAML ({e.Message})");
         }
 
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
@@ -134,6 +141,36 @@ public sealed class ConfigLoader
 
         return config with { Databases = dbs };
     }
+
+    /// <summary>
+    /// Deeper nesting than any litestream.yml needs is refused before the document is loaded:
+    /// YamlDotNet builds its node tree recursively, and a few thousand nested '[' would overflow
+    /// the stack and kill the process (no exception can be caught for that). The event parser
+    /// used here is not recursive.
+    /// </summary>
+    private void CheckNesting(string yaml)
+    {
+        var parser = new Parser(new StringReader(yaml));
+        int depth = 0;
+        while (parser.MoveNext())
+        {
+            switch (parser.Current)
+            {
+                case YamlDotNet.Core.Events.MappingStart or YamlDotNet.Core.Events.SequenceStart:
+                    if (++depth > MaxNesting)
+                    {
+                        throw Invalid(null, (int)parser.Current.Start.Line, $"nests lists and mappings more than {MaxNesting} levels deep; a litestream.yml needs fewer than 10");
+                    }
+
+                    break;
+                case YamlDotNet.Core.Events.MappingEnd or YamlDotNet.Core.Events.SequenceEnd:
+                    depth--;
+                    break;
+            }
+        }
+    }
+
+    private const int MaxNesting = 64;
 
     private DatabaseConfig ReadDatabase(YamlMappingNode node, string prefix, Credentials? defaults)
     {
@@ -273,6 +310,16 @@ public sealed class ConfigLoader
             throw Invalid(prefix + "bucket", Line(node), "is required for an s3 replica (or give url: s3://bucket/path)");
         }
 
+        // Empty means not given (the AWS default endpoint), as in Litestream.
+        var endpoint = NullIfEmpty(OptString(map, "endpoint", prefix));
+        // Only the scheme is judged here (the README's "https://<accountid>..." placeholder must
+        // still load); whatever else the SDK refuses becomes InvalidArgument in the S3 client.
+        if (endpoint is not null && endpoint.Contains("://", StringComparison.Ordinal)
+            && !endpoint.StartsWith("http://", StringComparison.OrdinalIgnoreCase) && !endpoint.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+        {
+            throw Invalid(prefix + "endpoint", Line(map["endpoint"]), $"'{endpoint}' is not an http:// or https:// URL (e.g. https://<accountid>.r2.cloudflarestorage.com)");
+        }
+
         var creds = type == "s3" ? ReadCredentials(map, node, prefix, defaults) : null;
         return new ReplicaConfig
         {
@@ -280,7 +327,7 @@ public sealed class ConfigLoader
             Name = OptString(map, "name", prefix) ?? type,
             Path = path,
             Bucket = bucket,
-            Endpoint = OptString(map, "endpoint", prefix) ?? localEndpoint,
+            Endpoint = endpoint ?? localEndpoint,
             Region = OptString(map, "region", prefix),
             ForcePathStyle = OptBool(map, "force-path-style", prefix),
             SkipVerify = OptBool(map, "skip-verify", prefix) ?? false,
