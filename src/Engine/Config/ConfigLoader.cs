@@ -184,8 +184,8 @@ public sealed class ConfigLoader
 
         var db = new DatabaseConfig
         {
-            Path = ExpandPath(path),
-            MetaPath = metaPath is not null ? ExpandPath(metaPath) : null,
+            Path = ExpandPath(path, prefix + "path", Line(map.GetValueOrDefault("path") ?? node)),
+            MetaPath = metaPath is not null ? ExpandPath(metaPath, prefix + "meta-path", Line(map["meta-path"])) : null,
             MonitorInterval = OptDuration(map, "monitor-interval", prefix) ?? TimeSpan.FromSeconds(1),
             CheckpointInterval = OptDuration(map, "checkpoint-interval", prefix) ?? TimeSpan.FromMinutes(1),
             MinCheckpointPageCount = OptInt(map, "min-checkpoint-page-count", prefix) ?? 1000,
@@ -296,7 +296,7 @@ public sealed class ConfigLoader
                 throw Invalid(prefix + "path", Line(node), "is required for a file replica (the replica directory)");
             }
 
-            path = ExpandPath(path);
+            path = ExpandPath(path, prefix + (map.ContainsKey("url") ? "url" : "path"), Line(map.GetValueOrDefault("url") ?? map.GetValueOrDefault("path") ?? node));
             foreach (var k in new[] { "bucket", "endpoint", "region", "force-path-style", "skip-verify", "access-key-id", "secret-access-key" })
             {
                 if (map.TryGetValue(k, out var v))
@@ -522,8 +522,14 @@ public sealed class ConfigLoader
         return sb.ToString();
     }
 
-    private string ExpandPath(string path)
+    private string ExpandPath(string path, string key, int line)
     {
+        if (path.Contains('\0', StringComparison.Ordinal))
+        {
+            // Path.GetFullPath throws ArgumentException for it, which escaped as an internal error.
+            throw Invalid(key, line, "contains a NUL character, which no file path can hold");
+        }
+
         if (path == "~" || path.StartsWith("~/", StringComparison.Ordinal))
         {
             path = System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), path.Length > 2 ? path[2..] : "");
