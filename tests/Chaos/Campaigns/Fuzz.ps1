@@ -55,7 +55,7 @@ function Invoke-FuzzCampaign {
         $totalInputs += $o.inputs
         $totalFailures += $o.failures
         if ($o.failures -gt 0) {
-            $Result.Findings.Add((New-ChaosFinding -Campaign 'Fuzz' -Title "Fuzz target $name: $($o.failures) input(s) broke the oracle" -Evidence "seed $($o.seed): $($o.firstFailure) (full inputs in the dotnet test output)"))
+            $Result.Findings.Add((New-ChaosFinding -Campaign 'Fuzz' -Title "Fuzz target ${name}: $($o.failures) input(s) broke the oracle" -Evidence "seed $($o.seed): $($o.firstFailure) (full inputs in the dotnet test output)"))
         }
     }
     $Result.RowColumns = @('Target', 'Seconds', 'Inputs', 'Succeeded', 'ClearErrors', 'Failures', 'FirstFailure')
@@ -64,5 +64,5 @@ function Invoke-FuzzCampaign {
     $Result.Figures.Add((New-ChaosFigure -Name 'Targets run' -Value "$($ran.Count) of $($expected.Count)" -Goal 'all' -Met ($ran.Count -eq $expected.Count) -Note "dotnet test exit $($run.ExitCode) in $([Math]::Round($watch.Elapsed.TotalSeconds)) s (build included); seed $seed"))
     $Result.Figures.Add((New-ChaosFigure -Name 'Inputs run (all targets)' -Value ('{0:N0}' -f $totalInputs) -Goal '>= 100 per target' -Met ($minInputs -ge 100) -Note "fewest in one target: $minInputs"))
     $Result.Figures.Add((New-ChaosFigure -Name 'Inputs that crashed, hung or gave an unclear error' -Value $totalFailures -Goal '0' -Met ($totalFailures -eq 0 -and $run.ExitCode -eq 0) -Note $(if ($run.ExitCode -ne 0 -and $totalFailures -eq 0) { "dotnet test failed: $(Limit-Text (($run.StdOut -split "`n" | Select-String -Pattern 'error|Failed|Aborted' | Select-Object -First 4) -join ' | ') 300)" } else { '' })))
-    $Result.Notes.Add('Defects fuzzing found and fixed before this run (each kept as a regression case in tests/Engine.Tests/Fuzz): a litestream.yml nested a few thousand levels deep overflowed the stack (process killed); YamlDotNet''s scanner threw InvalidOperationException on some malformed YAML; an endpoint the AWS SDK refuses (bad scheme, or empty) escaped as AmazonClientException; a shadow WAL truncated below its recorded range made the upload throw EndOfStreamException, retried for ever instead of starting a new generation.')
+    $Result.Notes.Add('Defects fuzzing found and fixed before this run (each kept as a regression case in tests/Engine.Tests/Fuzz): a litestream.yml nested a few thousand levels deep overflowed the stack (process killed); YamlDotNet''s scanner threw InvalidOperationException on some malformed YAML; an endpoint the AWS SDK refuses (bad scheme, or empty) escaped as AmazonClientException; a path with a NUL character escaped as ArgumentException; a shadow WAL truncated below its recorded range made the upload throw EndOfStreamException, retried for ever instead of starting a new generation.')
 }
