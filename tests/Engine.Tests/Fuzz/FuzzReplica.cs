@@ -51,29 +51,78 @@ internal sealed class FuzzReplica : IDisposable
         Directory.CreateDirectory(Path.Combine(gen, "wal"));
         using var c = Db.Open();
         TestDb.Exec(c, "PRAGMA wal_autocheckpoint = 0");
-        Db.Insert(0, 20, perTx: 5, blobBytes: 300);
+        Insert(c, 0, 20, perTx: 5, blobBytes: 300);
         TestDb.Scalar(c, "PRAGMA wal_checkpoint(TRUNCATE)");
         SnapshotDb = File.ReadAllBytes(Db.DbPath);
         SnapshotPath = Path.Combine(gen, "snapshots", ReplicaNames.SnapshotName(0));
         File.WriteAllBytes(SnapshotPath, Encode(SnapshotDb));
 
         // Index 0: inserts, updates, deletes, a big blob, a new table.
-        Db.Insert(20, 12, perTx: 3, blobBytes: 200);
+        Insert(c, 20, 12, perTx: 3, blobBytes: 200);
         TestDb.Exec(c, "UPDATE t SET v = 'updated ' || id WHERE id % 3 = 0");
         TestDb.Exec(c, "DELETE FROM t WHERE id % 7 = 0");
-        Db.Insert(40, 2, perTx: 1, blobBytes: 5000);
+        Insert(c, 40, 2, perTx: 1, blobBytes: 5000);
         TestDb.Exec(c, "CREATE TABLE extra (k TEXT PRIMARY KEY, n INTEGER)");
         TestDb.Exec(c, "INSERT INTO extra VALUES ('a', 1), ('b', 2)");
         AddIndex(0, ReadWal(), gen);
         TestDb.Scalar(c, "PRAGMA wal_checkpoint(TRUNCATE)");
 
         // Index 1: a fresh WAL (new salts) after the checkpoint.
-        Db.Insert(100, 9, perTx: 3, blobBytes: 100);
+        Insert(c, 100, 9, perTx: 3, blobBytes: 100);
         TestDb.Exec(c, "DELETE FROM t WHERE id < 5");
         TestDb.Exec(c, "UPDATE extra SET n = n + 10");
         AddIndex(1, ReadWal(), gen);
         c.Close();
         ExpectedDigest = TestDb.Digest(Db.DbPath);
+    }
+
+    /// <summary>Rows with blobs derived from their ids (not randomblob()), so every build has the same bytes.</summary>
+    private static void Insert(Microsoft.Data.Sqlite.SqliteConnection c, int from, int count, int perTx, int blobBytes)
+    {
+        for (int i = from; i < from + count; i += perTx)
+        {
+            using var tx = c.BeginTransaction();
+            for (int j = i; j < Math.Min(from + count, i + perTx); j++)
+            {
+                var blob = new byte[blobBytes];
+                new Random(j).NextBytes(blob);
+                using var cmd = c.CreateCommand();
+                cmd.Transaction = tx;
+                cmd.CommandText = "INSERT INTO t (id, v, b) VALUES ($id, $v, $b)";
+                cmd.Parameters.AddWithValue("$id", j);
+                cmd.Parameters.AddWithValue("$v", "row " + j);
+                cmd.Parameters.AddWithValue("$b", blob);
+                cmd.ExecuteNonQuery();
+            }
+
+            tx.Commit();
+        }
+    }
+
+    /// <summary>
+    /// Replaces SQLite's random salts with fixed ones (header checksum and every frame's salts
+    /// and checksum chain recomputed), so the seeds, and a failing input printed by the fuzzer,
+    /// are the same bytes on every run.
+    /// </summary>
+    private static byte[] FixSalts(byte[] wal, long index)
+    {
+        var header = WalHeader.Parse(wal);
+        uint salt1 = 0x5A5A0000u + (uint)index, salt2 = 0xA5A50000u + (uint)index;
+        BinaryPrimitives.WriteUInt32BigEndian(wal.AsSpan(16, 4), salt1);
+        BinaryPrimitives.WriteUInt32BigEndian(wal.AsSpan(20, 4), salt2);
+        var sum = default(WalChecksum).Continue(wal.AsSpan(0, 24), header.BigEndianChecksum);
+        BinaryPrimitives.WriteUInt32BigEndian(wal.AsSpan(24, 4), sum.S0);
+        BinaryPrimitives.WriteUInt32BigEndian(wal.AsSpan(28, 4), sum.S1);
+        for (int off = WalHeader.Size; off + header.FrameSize <= wal.Length; off += header.FrameSize)
+        {
+            BinaryPrimitives.WriteUInt32BigEndian(wal.AsSpan(off + 8, 4), salt1);
+            BinaryPrimitives.WriteUInt32BigEndian(wal.AsSpan(off + 12, 4), salt2);
+            sum = sum.Continue(wal.AsSpan(off, 8), header.BigEndianChecksum).Continue(wal.AsSpan(off + WalFrameHeader.Size, header.PageSize), header.BigEndianChecksum);
+            BinaryPrimitives.WriteUInt32BigEndian(wal.AsSpan(off + 16, 4), sum.S0);
+            BinaryPrimitives.WriteUInt32BigEndian(wal.AsSpan(off + 20, 4), sum.S1);
+        }
+
+        return wal;
     }
 
     private byte[] ReadWal()
@@ -97,6 +146,7 @@ internal sealed class FuzzReplica : IDisposable
 
     private void AddIndex(long index, byte[] wal, string gen)
     {
+        wal = FixSalts(wal, index);
         IndexWal[index] = wal;
         var header = WalHeader.Parse(wal);
         var commits = new List<int>();

@@ -187,7 +187,7 @@ internal static class FuzzRunner
         }
 
         var sb = new StringBuilder();
-        sb.AppendLine($"fuzz {outcome.Target}: {outcome.Failures.Count} failure(s) in {outcome.Inputs} inputs, seed {outcome.Seed}. Replay one with SQLITEREPLICA_FUZZ_REPLAY={outcome.Seed}:<iteration>, or its exact bytes with SQLITEREPLICA_FUZZ_INPUT=<file>:<seed input> (WAL seeds get new salts on every run, so use the bytes for the WAL targets).");
+        sb.AppendLine($"fuzz {outcome.Target}: {outcome.Failures.Count} failure(s) in {outcome.Inputs} inputs, seed {outcome.Seed}. Replay one with SQLITEREPLICA_FUZZ_REPLAY={outcome.Seed}:<iteration>, or its exact bytes with SQLITEREPLICA_FUZZ_INPUT=<file>:<seed input> (every seed, WAL ones included, is the same bytes on every run).");
         foreach (var f in outcome.Failures.Take(3))
         {
             sb.AppendLine($"--- iteration {f.Iteration} (SQLITEREPLICA_FUZZ_REPLAY={outcome.Seed}:{f.Iteration}), seed input {f.SeedIndex}, mutation: {f.Mutation}");

@@ -186,6 +186,19 @@ public class FuzzTests(ITestOutputHelper output)
         FuzzRunner.AssertNoFailures(FuzzRunner.Run(target, output));
     }
 
+    [Fact]
+    public void Fuzz_replica_is_the_same_bytes_on_every_build_so_printed_inputs_replay()
+    {
+        using var a = FuzzReplica.Create();
+        using var b = FuzzReplica.Create();
+        Assert.Equal(a.SnapshotDb, b.SnapshotDb);
+        Assert.Equal(a.Segments.Count, b.Segments.Count);
+        for (int i = 0; i < a.Segments.Count; i++)
+        {
+            Assert.Equal(a.Segments[i].Wal, b.Segments[i].Wal);
+        }
+    }
+
     internal static readonly string[] ConfigSeeds =
     [
         """
