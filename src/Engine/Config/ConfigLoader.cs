@@ -78,10 +78,11 @@ public sealed class ConfigLoader
         {
             throw Invalid(null, (int)e.Start.Line, $"is not valid YAML: {e.Message}");
         }
-        catch (InvalidOperationException e)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
-            // YamlDotNet's scanner fails this way on some malformed input (e.g. a '!' where a
-            // key is expected) instead of with a YamlException; it is still malformed YAML.
+            // YamlDotNet fails this way on some malformed input instead of with a YamlException:
+            // its scanner (a '!' where a key is expected) and its node loader (an anchor on an
+            // empty key, "&r\n  : value"). It is still malformed YAML.
             throw Invalid(null, 1, $"is not valid YAML ({e.Message})");
         }
 
