@@ -49,7 +49,7 @@ Describe 'Reliability campaign (Quick mode)' -Tag 'Integration' {
         $summary = [System.IO.File]::ReadAllText((Join-Path $script:OutDir 'summary.json')) | ConvertFrom-Json
         Write-Host "    seed $($summary.Seed), $($summary.Seconds) s"
         $summary.HarnessErrors | Should -Be 0 -Because $script:Run.StdOut
-        @($summary.Campaigns) | Should -Be @('Controls', 'Crash', 'WriterCrash', 'Network', 'TwoWriters', 'StoreDown', 'Hostile', 'Security')
+        @($summary.Campaigns) | Should -Be @('Controls', 'Crash', 'WriterCrash', 'Network', 'TwoWriters', 'StoreDown', 'Hostile', 'Security', 'Soak', 'Fuzz')
         Assert-CampaignGoals -Name 'Controls' -Figures 'Self-checks passed*'
     }
 
@@ -79,5 +79,13 @@ Describe 'Reliability campaign (Quick mode)' -Tag 'Integration' {
 
     It 'security: no secret in any output, no world-readable file' {
         Assert-CampaignGoals -Name 'Security' -Figures 'Secret hits', 'World-readable*', 'Key ids*'
+    }
+
+    It 'soak: memory, meta directory and replicas bounded; the final and point-in-time restores exact' {
+        Assert-CampaignGoals -Name 'Soak' -Figures 'Replicator RSS*', 'Meta directory bounded*', 'Bucket bounded*', 'Restore at the end*', 'Point-in-time restore*', 'Replay oracle*'
+    }
+
+    It 'fuzz: every target ran, no input crashed, hung or gave an unclear error' {
+        Assert-CampaignGoals -Name 'Fuzz' -Figures 'Targets run', 'Inputs run*', 'Inputs that crashed*'
     }
 }

@@ -20,6 +20,13 @@
                    credentials and buckets: a clear error id, nothing overwritten, no wrong database.
       Security     known secrets through every cmdlet: none may appear in any output, log, error,
                    status or metrics; files the module creates must not be world-readable.
+      Soak         mixed traffic (inserts, updates, deletes, blobs, VACUUM, schema changes) for 75 s
+                   (Long: 30 min; SQLITEREPLICA_SOAK_SECONDS overrides) with short snapshot and
+                   retention intervals to a file replica and S3: memory, meta directory and replicas
+                   bounded, the final restore exact, 5 point-in-time restores exact (replay oracle).
+      Fuzz         the xunit fuzz targets (LZ4 frames, WAL segments on restore, the shadow WAL
+                   reader, litestream.yml) run by 'dotnet test' for 20 s each (Long: 600 s; the
+                   variable SQLITEREPLICA_FUZZ_SECONDS overrides): inputs per target and failures.
 
     Quick mode (the default; a few minutes) runs every campaign small; Long mode runs the sizes of
     the reliability issue (200+ crash trials, 30 s+ stalls, a long outage). The mode may also come
@@ -45,9 +52,9 @@ param(
     # Seeds every random choice (kill delays, trial order, damaged bytes); printed and recorded.
     [int]$Seed = $(if ($env:SQLITEREPLICA_CHAOS_SEED) { [int]$env:SQLITEREPLICA_CHAOS_SEED } else { [System.Random]::Shared.Next(1, [int]::MaxValue) }),
 
-    # Crash, WriterCrash, Network, TwoWriters, StoreDown, Hostile, Security (default: all); a
-    # comma-separated string works too.
-    [string[]]$Campaign = @('Crash', 'WriterCrash', 'Network', 'TwoWriters', 'StoreDown', 'Hostile', 'Security'),
+    # Crash, WriterCrash, Network, TwoWriters, StoreDown, Hostile, Security, Soak, Fuzz (default:
+    # all); a comma-separated string works too.
+    [string[]]$Campaign = @('Crash', 'WriterCrash', 'Network', 'TwoWriters', 'StoreDown', 'Hostile', 'Security', 'Soak', 'Fuzz'),
 
     # Raw results (one JSON file per campaign and summary.json).
     [string]$OutputDirectory,
@@ -71,7 +78,7 @@ Set-StrictMode -Version 3.0
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
-$known = @('Crash', 'WriterCrash', 'Network', 'TwoWriters', 'StoreDown', 'Hostile', 'Security')
+$known = @('Crash', 'WriterCrash', 'Network', 'TwoWriters', 'StoreDown', 'Hostile', 'Security', 'Soak', 'Fuzz')
 $Campaign = @($Campaign | ForEach-Object { $_ -split ',' } | ForEach-Object { $_.Trim() } | Where-Object { $_ })
 foreach ($name in $Campaign) {
     if ($name -notin $known) { throw "Unknown campaign '$name'. Known: $($known -join ', ')." }
@@ -210,7 +217,7 @@ foreach ($file in (Get-ChildItem -LiteralPath (Join-Path $PSScriptRoot 'Campaign
 
 # --- Run -------------------------------------------------------------------------------------
 
-$allCampaigns = @('Crash', 'WriterCrash', 'Network', 'Security', 'StoreDown', 'TwoWriters', 'Hostile')
+$allCampaigns = @('Crash', 'WriterCrash', 'Network', 'Security', 'Soak', 'Fuzz', 'StoreDown', 'TwoWriters', 'Hostile')
 $order = @($allCampaigns | Where-Object { $_ -in $Campaign })
 $laneB = @()
 if (-not $ResultsOnly -and -not $Sequential -and $Mode -eq 'Quick') {
@@ -288,7 +295,7 @@ if ($ResultsOnly) {
     # The second lane: its results are files; the first lane writes the report.
     exit 0
 }
-$display = @('Crash', 'WriterCrash', 'Network', 'TwoWriters', 'StoreDown', 'Hostile', 'Security')
+$display = @('Crash', 'WriterCrash', 'Network', 'TwoWriters', 'StoreDown', 'Hostile', 'Security', 'Soak', 'Fuzz')
 $results = @(@($controls | Where-Object { $_ }) + @(foreach ($name in $display) { $results | Where-Object Name -eq $name }))
 
 # --- Results -------------------------------------------------------------------------------

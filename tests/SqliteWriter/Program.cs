@@ -24,6 +24,11 @@ internal static class Program
                   "committed <last id> at <unix ms>", the wall-clock time right after it)
           bigtx   --db P --pages N     one transaction writing about N pages
           exec    --db P --sql "..."   runs SQL, prints result rows tab-separated
+          soak    --db P --seed S [--until K (0 = until SIGTERM/SIGINT)] [--interval-ms M (0)]
+                  [--vacuum-every N] [--schema-every N] [--fast]
+                  deterministic mixed traffic (inserts, updates, deletes, blobs, schema changes);
+                  prints "commit <k> <start unix ms> <end unix ms>"; resumes after max(soak_log.seq),
+                  so "init" then "soak --until K --fast" replays the state after commit K
           dump    --db P               prints {"integrity":..,"digest":..,"tables":{..},"maxId":N}
           replace --db P --from Q      copies Q to P.tmp, renames it over P, deletes P-wal and P-shm
         """;
@@ -48,6 +53,9 @@ internal static class Program
                     break;
                 case "write":
                     Commands.Write(new Options(rest, new HashSet<string> { "hold-open", "stamp" }), stop.Token);
+                    break;
+                case "soak":
+                    Soak.Run(new Options(rest, new HashSet<string> { "fast" }), stop.Token);
                     break;
                 case "bigtx":
                     Commands.BigTransaction(new Options(rest, NoFlags));

@@ -71,11 +71,19 @@ public sealed class ConfigLoader
         var stream = new YamlStream();
         try
         {
+            CheckNesting(yaml);
             stream.Load(new StringReader(yaml));
         }
         catch (YamlException e)
         {
             throw Invalid(null, (int)e.Start.Line, $"is not valid YAML: {e.Message}");
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
+        {
+            // YamlDotNet fails this way on some malformed input instead of with a YamlException:
+            // its scanner (a '!' where a key is expected) and its node loader (an anchor on an
+            // empty key, "&r\n  : value"). It is still malformed YAML.
+            throw Invalid(null, 1, $"is not valid YAML ({e.Message})");
         }
 
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
@@ -135,6 +143,36 @@ public sealed class ConfigLoader
         return config with { Databases = dbs };
     }
 
+    /// <summary>
+    /// Deeper nesting than any litestream.yml needs is refused before the document is loaded:
+    /// YamlDotNet builds its node tree recursively, and a few thousand nested '[' would overflow
+    /// the stack and kill the process (no exception can be caught for that). The event parser
+    /// used here is not recursive.
+    /// </summary>
+    private void CheckNesting(string yaml)
+    {
+        var parser = new Parser(new StringReader(yaml));
+        int depth = 0;
+        while (parser.MoveNext())
+        {
+            switch (parser.Current)
+            {
+                case YamlDotNet.Core.Events.MappingStart or YamlDotNet.Core.Events.SequenceStart:
+                    if (++depth > MaxNesting)
+                    {
+                        throw Invalid(null, (int)parser.Current.Start.Line, $"nests lists and mappings more than {MaxNesting} levels deep; a litestream.yml needs fewer than 10");
+                    }
+
+                    break;
+                case YamlDotNet.Core.Events.MappingEnd or YamlDotNet.Core.Events.SequenceEnd:
+                    depth--;
+                    break;
+            }
+        }
+    }
+
+    private const int MaxNesting = 64;
+
     private DatabaseConfig ReadDatabase(YamlMappingNode node, string prefix, Credentials? defaults)
     {
         var map = Map(node, DbKeys, null, prefix);
@@ -147,8 +185,8 @@ public sealed class ConfigLoader
 
         var db = new DatabaseConfig
         {
-            Path = ExpandPath(path),
-            MetaPath = metaPath is not null ? ExpandPath(metaPath) : null,
+            Path = ExpandPath(path, prefix + "path", Line(map.GetValueOrDefault("path") ?? node)),
+            MetaPath = metaPath is not null ? ExpandPath(metaPath, prefix + "meta-path", Line(map["meta-path"])) : null,
             MonitorInterval = OptDuration(map, "monitor-interval", prefix) ?? TimeSpan.FromSeconds(1),
             CheckpointInterval = OptDuration(map, "checkpoint-interval", prefix) ?? TimeSpan.FromMinutes(1),
             MinCheckpointPageCount = OptInt(map, "min-checkpoint-page-count", prefix) ?? 1000,
@@ -259,7 +297,7 @@ public sealed class ConfigLoader
                 throw Invalid(prefix + "path", Line(node), "is required for a file replica (the replica directory)");
             }
 
-            path = ExpandPath(path);
+            path = ExpandPath(path, prefix + (map.ContainsKey("url") ? "url" : "path"), Line(map.GetValueOrDefault("url") ?? map.GetValueOrDefault("path") ?? node));
             foreach (var k in new[] { "bucket", "endpoint", "region", "force-path-style", "skip-verify", "access-key-id", "secret-access-key" })
             {
                 if (map.TryGetValue(k, out var v))
@@ -273,6 +311,16 @@ public sealed class ConfigLoader
             throw Invalid(prefix + "bucket", Line(node), "is required for an s3 replica (or give url: s3://bucket/path)");
         }
 
+        // Empty means not given (the AWS default endpoint), as in Litestream.
+        var endpoint = NullIfEmpty(OptString(map, "endpoint", prefix));
+        // Only the scheme is judged here (the README's "https://<accountid>..." placeholder must
+        // still load); whatever else the SDK refuses becomes InvalidArgument in the S3 client.
+        if (endpoint is not null && endpoint.Contains("://", StringComparison.Ordinal)
+            && !endpoint.StartsWith("http://", StringComparison.OrdinalIgnoreCase) && !endpoint.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+        {
+            throw Invalid(prefix + "endpoint", Line(map["endpoint"]), $"'{endpoint}' is not an http:// or https:// URL (e.g. https://<accountid>.r2.cloudflarestorage.com)");
+        }
+
         var creds = type == "s3" ? ReadCredentials(map, node, prefix, defaults) : null;
         return new ReplicaConfig
         {
@@ -280,7 +328,7 @@ public sealed class ConfigLoader
             Name = OptString(map, "name", prefix) ?? type,
             Path = path,
             Bucket = bucket,
-            Endpoint = OptString(map, "endpoint", prefix) ?? localEndpoint,
+            Endpoint = endpoint ?? localEndpoint,
             Region = OptString(map, "region", prefix),
             ForcePathStyle = OptBool(map, "force-path-style", prefix),
             SkipVerify = OptBool(map, "skip-verify", prefix) ?? false,
@@ -475,8 +523,14 @@ public sealed class ConfigLoader
         return sb.ToString();
     }
 
-    private string ExpandPath(string path)
+    private string ExpandPath(string path, string key, int line)
     {
+        if (path.Contains('\0', StringComparison.Ordinal))
+        {
+            // Path.GetFullPath throws ArgumentException for it, which escaped as an internal error.
+            throw Invalid(key, line, "contains a NUL character, which no file path can hold");
+        }
+
         if (path == "~" || path.StartsWith("~/", StringComparison.Ordinal))
         {
             path = System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), path.Length > 2 ? path[2..] : "");

@@ -11,6 +11,20 @@ internal static class SegmentReader
 {
     public static async Task<long> CopyVerifiedAsync(string shadowPath, long offset, long end, Stream destination, CancellationToken ct)
     {
+        try
+        {
+            return await CopyCheckedAsync(shadowPath, offset, end, destination, ct).ConfigureAwait(false);
+        }
+        catch (EndOfStreamException)
+        {
+            // A shadow file cut shorter than the positions recorded for it is damage like any
+            // other: it must start a new generation, not fail the upload over and over.
+            throw Corrupt(shadowPath, $"it is shorter than the range {offset}..{end} recorded for it (truncated)");
+        }
+    }
+
+    private static async Task<long> CopyCheckedAsync(string shadowPath, long offset, long end, Stream destination, CancellationToken ct)
+    {
         await using var fs = new FileStream(shadowPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
         var headerBytes = new byte[WalHeader.Size];
         await fs.ReadExactlyAsync(headerBytes, ct).ConfigureAwait(false);

@@ -42,20 +42,29 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
 
         var config = new AmazonS3Config
         {
-            ForcePathStyle = options.ForcePathStyle ?? options.Endpoint is not null,
+            ForcePathStyle = options.ForcePathStyle ?? !string.IsNullOrEmpty(options.Endpoint),
             MaxErrorRetry = 0,
             Timeout = options.RequestTimeout,
             RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
             ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
         };
-        if (options.Endpoint is not null)
+        try
         {
-            config.ServiceURL = options.Endpoint;
-            config.AuthenticationRegion = options.Region ?? "us-east-1";
+            if (!string.IsNullOrEmpty(options.Endpoint))
+            {
+                config.ServiceURL = options.Endpoint;
+                config.AuthenticationRegion = options.Region ?? "us-east-1";
+            }
+            else
+            {
+                config.RegionEndpoint = Amazon.RegionEndpoint.GetBySystemName(options.Region ?? "us-east-1");
+            }
         }
-        else
+        catch (Exception e) when (e is AmazonClientException or ArgumentException or UriFormatException)
         {
-            config.RegionEndpoint = Amazon.RegionEndpoint.GetBySystemName(options.Region ?? "us-east-1");
+            // The SDK's own message names the bad value (an endpoint, never a secret).
+            throw new ReplicaException(ReplicaErrorCode.InvalidArgument,
+                $"The S3 endpoint or region is not usable: {e.Message}. Give an http:// or https:// endpoint URL and a region name such as 'auto' or 'us-east-1'.", options.Endpoint, e);
         }
 
         if (options.SkipVerify)
@@ -63,7 +72,7 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
             config.HttpClientFactory = new InsecureHttpClientFactory();
         }
 
-        _https = options.Endpoint is null || options.Endpoint.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
+        _https = string.IsNullOrEmpty(options.Endpoint) || options.Endpoint.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
         var creds = options.Credentials ?? FromEnvironment();
         if (creds is not null && (string.IsNullOrEmpty(creds.AccessKeyId) || string.IsNullOrEmpty(creds.SecretAccessKey)))
         {
@@ -72,7 +81,15 @@ public sealed class S3ReplicaClient : IReplicaClient, IDisposable
                 $"The S3 credentials for bucket '{options.Bucket}' have an empty {(string.IsNullOrEmpty(creds.AccessKeyId) ? "access key id" : "secret access key")}. Give -Credential with the access key id as the user name and the secret access key as the password (or set access-key-id and secret-access-key in the configuration, or the LITESTREAM_ACCESS_KEY_ID and LITESTREAM_SECRET_ACCESS_KEY variables).", options.Bucket);
         }
 
-        _s3 = creds is null ? new AmazonS3Client(config) : new AmazonS3Client(new BasicAWSCredentials(creds.AccessKeyId, creds.SecretAccessKey), config);
+        try
+        {
+            _s3 = creds is null ? new AmazonS3Client(config) : new AmazonS3Client(new BasicAWSCredentials(creds.AccessKeyId, creds.SecretAccessKey), config);
+        }
+        catch (AmazonClientException e)
+        {
+            throw new ReplicaException(ReplicaErrorCode.InvalidArgument,
+                $"The S3 client cannot be configured: {e.Message}. Give an http:// or https:// endpoint URL and a region name such as 'auto' or 'us-east-1'.", options.Endpoint, e);
+        }
         Url = $"s3://{options.Bucket}/{_prefix.TrimStart('/')}";
     }
 
