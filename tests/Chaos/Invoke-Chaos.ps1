@@ -66,7 +66,7 @@ param(
     [switch]$KeepScratch,
 
     # Run every campaign in this process, one after the other. Quick mode otherwise runs the
-    # mostly idle campaigns (StoreDown, TwoWriters, Hostile) in a second pwsh at the same time.
+    # lighter campaigns (Soak, StoreDown, TwoWriters, Hostile) in a second pwsh at the same time.
     [switch]$Sequential,
 
     # Internal (the second lane): write each campaign's result as JSON into this folder and stop
@@ -221,7 +221,7 @@ $allCampaigns = @('Crash', 'WriterCrash', 'Network', 'Security', 'Soak', 'Fuzz',
 $order = @($allCampaigns | Where-Object { $_ -in $Campaign })
 $laneB = @()
 if (-not $ResultsOnly -and -not $Sequential -and $Mode -eq 'Quick') {
-    $laneB = @($order | Where-Object { $_ -in 'StoreDown', 'TwoWriters', 'Hostile' })
+    $laneB = @($order | Where-Object { $_ -in 'Soak', 'StoreDown', 'TwoWriters', 'Hostile' })
     if ($laneB.Count -eq $order.Count) { $laneB = @() }
 }
 $laneA = @($order | Where-Object { $_ -notin $laneB })

@@ -1,8 +1,9 @@
 #Requires -Version 7.6
-# The reliability campaign (tests/Chaos/Invoke-Chaos.ps1) in Quick mode, about three minutes: real
-# replicators killed with SIGKILL and at every crash point, the application killed mid-transaction
-# and mid-checkpoint, S3 faults through the fault proxy, second writers, a long outage, hostile
-# input and secret scanning. The campaign writes its report and JSON into TestDrive (the committed
+# The reliability campaign (tests/Chaos/Invoke-Chaos.ps1) in Quick mode inside the normal run, a
+# few minutes: real replicators killed with SIGKILL and at every crash point, the application
+# killed mid-transaction and mid-checkpoint, S3 faults through the fault proxy, second writers, a
+# long outage, hostile input, secret scanning and a 75 s soak. The fuzz targets run in the xunit
+# suite (a seeded short run); their long run is `build.ps1 Chaos` (Fuzz campaign). The campaign writes its report and JSON into TestDrive (the committed
 # docs/reliability.md is only rewritten by `build.ps1 Chaos`); each test below asserts one
 # campaign's goals from that JSON and quotes the campaign's findings when a goal is missed.
 # Run through `build.ps1 Test`, which sets SQLITEREPLICA_MODULE, SQLITEREPLICA_WRITER and
@@ -10,13 +11,13 @@
 
 Describe 'Reliability campaign (Quick mode)' -Tag 'Integration' {
     BeforeAll {
-        Import-Module (Join-Path $PSScriptRoot '../Pester/TestHelpers.psm1') -Force
+        Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
 
         $script:OutDir = Join-Path $TestDrive 'chaos'
         $report = Join-Path $TestDrive 'reliability.md'
-        $campaign = Join-Path $PSScriptRoot 'Invoke-Chaos.ps1'
+        $campaign = Join-Path $PSScriptRoot '../Chaos/Invoke-Chaos.ps1'
         $pwsh = Get-PwshCommand
-        $arguments = @($pwsh.PrefixArguments) + @('-NoProfile', '-NonInteractive', '-File', $campaign, '-Mode', 'Quick', '-OutputDirectory', $script:OutDir, '-ReportPath', $report)
+        $arguments = @($pwsh.PrefixArguments) + @('-NoProfile', '-NonInteractive', '-File', $campaign, '-Mode', 'Quick', '-Campaign', 'Crash,WriterCrash,Network,TwoWriters,StoreDown,Hostile,Security,Soak', '-OutputDirectory', $script:OutDir, '-ReportPath', $report)
         # The campaign's own exit code is 1 when a goal is missed; the tests below say which.
         $script:Run = Invoke-NativeProcess -FilePath $pwsh.FilePath -ArgumentList $arguments -TimeoutSeconds 900 -MergeStandardError -Environment @{ NO_COLOR = '1' }
         foreach ($line in @($script:Run.Lines | Select-Object -Last 14)) { Write-Host "    $line" }
@@ -49,7 +50,7 @@ Describe 'Reliability campaign (Quick mode)' -Tag 'Integration' {
         $summary = [System.IO.File]::ReadAllText((Join-Path $script:OutDir 'summary.json')) | ConvertFrom-Json
         Write-Host "    seed $($summary.Seed), $($summary.Seconds) s"
         $summary.HarnessErrors | Should -Be 0 -Because $script:Run.StdOut
-        @($summary.Campaigns) | Should -Be @('Controls', 'Crash', 'WriterCrash', 'Network', 'TwoWriters', 'StoreDown', 'Hostile', 'Security', 'Soak', 'Fuzz')
+        @($summary.Campaigns | Sort-Object) | Should -Be @('Controls', 'Crash', 'WriterCrash', 'Network', 'TwoWriters', 'StoreDown', 'Hostile', 'Security', 'Soak' | Sort-Object)
         Assert-CampaignGoals -Name 'Controls' -Figures 'Self-checks passed*'
     }
 
@@ -83,9 +84,5 @@ Describe 'Reliability campaign (Quick mode)' -Tag 'Integration' {
 
     It 'soak: memory, meta directory and replicas bounded; the final and point-in-time restores exact' {
         Assert-CampaignGoals -Name 'Soak' -Figures 'Replicator RSS*', 'Meta directory bounded*', 'Bucket bounded*', 'Restore at the end*', 'Point-in-time restore*', 'Replay oracle*'
-    }
-
-    It 'fuzz: every target ran, no input crashed, hung or gave an unclear error' {
-        Assert-CampaignGoals -Name 'Fuzz' -Figures 'Targets run', 'Inputs run*', 'Inputs that crashed*'
     }
 }
