@@ -50,6 +50,9 @@ public sealed class DatabaseCapture : IDisposable
     private SqliteConnection? _ckptConn;
     private DateTime? _unpublishedSince;
     private bool _shmWarned;
+    private SafeFileHandle? _replacedWal;
+    private SafeFileHandle? _walHandle;
+    private DateTime _replacedAt;
 
     public DatabaseCapture(string dbPath, CaptureOptions options, IEngineLog log)
     {
@@ -308,6 +311,8 @@ public sealed class DatabaseCapture : IDisposable
 
             _disposed = true;
             CloseDatabase();
+            _replacedWal?.Dispose();
+            _replacedWal = null;
             _lock?.Dispose();
             _lock = null;
         }
@@ -323,6 +328,13 @@ public sealed class DatabaseCapture : IDisposable
         if (_dbHandle is not null && Libc.IsUnlinked(_dbHandle))
         {
             _log.Warning($"database file '{DbPath}' was replaced by another file; starting over with a new generation");
+            // The old database's WAL may still be beside the new file for a moment (a tool that
+            // renames the new file in first and deletes -wal/-shm after): SQLite would read it as
+            // part of the new database. Keep a handle on it to see when it is gone.
+            _replacedWal?.Dispose();
+            _replacedWal = _walHandle;
+            _walHandle = null;
+            _replacedAt = DateTime.UtcNow;
             CloseDatabase();
             _generation = null;
             Meta.ClearGeneration();
@@ -394,10 +406,28 @@ public sealed class DatabaseCapture : IDisposable
             return false;
         }
 
+        if (_replacedWal is not null)
+        {
+            if (!Libc.IsUnlinked(_replacedWal) && DateTime.UtcNow - _replacedAt < TimeSpan.FromSeconds(5))
+            {
+                _log.Verbose($"waiting for the replaced database's old WAL '{WalPath}' to be removed before opening the new file");
+                return false;
+            }
+
+            if (!Libc.IsUnlinked(_replacedWal))
+            {
+                _log.Warning($"the old WAL '{WalPath}' is still beside the replaced database after 5 s; SQLite reads it as part of the new database, and so does replication");
+            }
+
+            _replacedWal.Dispose();
+            _replacedWal = null;
+        }
+
         try
         {
             _lock ??= Meta.AcquireLock(DbPath);
             OpenConnection();
+            _walHandle = OpenWal();
             Meta.Create();
             Meta.RemoveTempFiles();
             _dbHandle = File.OpenHandle(DbPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
@@ -1309,6 +1339,8 @@ public sealed class DatabaseCapture : IDisposable
 
         _ckptConn?.Dispose();
         _ckptConn = null;
+        _walHandle?.Dispose();
+        _walHandle = null;
         _conn?.Dispose();
         _conn = null;
         _dbHandle?.Dispose();
