@@ -955,9 +955,13 @@ public sealed class DatabaseCapture : IDisposable
         return verifier.Offset;
     }
 
+    /// <summary>The wal-index header through our connection's mapping, or null (no connection, or no consistent header).</summary>
+    private WalIndexHeader? ReadIndex() => _conn is null ? null : WalIndexHeader.Read(_conn);
+
+    /// <summary><see cref="ReadIndex"/>, warning once when no consistent header can be read.</summary>
     private WalIndexHeader? ReadShm()
     {
-        var shm = (_conn is null ? null : WalIndexHeader.Read(_conn));
+        var shm = ReadIndex();
         if (shm is null && !_shmWarned)
         {
             _shmWarned = true;
@@ -999,7 +1003,7 @@ public sealed class DatabaseCapture : IDisposable
     /// <summary>Remembers how far the wal-index has published the current chain (a proof kept for a later restart).</summary>
     private void ObservePublished()
     {
-        if (_verifier is { } v && (_conn is null ? null : WalIndexHeader.Read(_conn)) is { } shm && shm.Describes(v.Header))
+        if (_verifier is { } v && ReadIndex() is { } shm && shm.Describes(v.Header))
         {
             _publishedEnd = Math.Max(_publishedEnd, shm.PublishedEnd(v.Header));
             _heldSinceObserved |= _inReadTx;
@@ -1019,7 +1023,7 @@ public sealed class DatabaseCapture : IDisposable
     /// <summary>The idle path's question: could the WAL hold a commit not copied yet?</summary>
     private bool MayHaveNewCommits()
     {
-        var shm = (_conn is null ? null : WalIndexHeader.Read(_conn));
+        var shm = ReadIndex();
         if (shm is null)
         {
             return NextFrameHasCurrentSalts();
