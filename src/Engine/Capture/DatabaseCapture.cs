@@ -253,11 +253,15 @@ public sealed class DatabaseCapture : IDisposable
     }
 
     /// <summary>Deletes shadow files no replica needs any more (keeps one older index, as Litestream does).</summary>
-    public void CleanShadows(long lowestReplicaIndex)
+    /// <remarks>
+    /// <paramref name="generation"/> is the one the replicas confirmed <paramref name="lowestReplicaIndex"/>
+    /// in: when a new generation started meanwhile, nothing is removed (its indexes are unrelated).
+    /// </remarks>
+    public void CleanShadows(string generation, long lowestReplicaIndex)
     {
         lock (_gate)
         {
-            if (_generation is not null)
+            if (_generation is not null && string.Equals(_generation, generation, StringComparison.Ordinal))
             {
                 int n = Meta.RemoveShadowsBelow(_generation, Math.Min(lowestReplicaIndex - 1, _index));
                 if (n > 0)
@@ -601,6 +605,15 @@ public sealed class DatabaseCapture : IDisposable
             var b = ReadBytes(shadowPath, lastFrame, _shadowHeader.FrameSize);
             if (!a.AsSpan().SequenceEqual(b))
             {
+                // SQLite writes a new incarnation's header before its first frame: a header that
+                // changed by the time the frame was read is a restart caught in the middle (it
+                // happens while we hold a read that does not pin the WAL), not an overwrite.
+                if (!ReadBytes(WalPath, 0, WalHeader.Size).AsSpan().SequenceEqual(shadowHeader))
+                {
+                    restarted = true;
+                    return null;
+                }
+
                 return "wal overwritten by another process";
             }
         }
@@ -1137,9 +1150,8 @@ public sealed class DatabaseCapture : IDisposable
         }
 
         RunCheckpoint(CheckpointConnection(), CheckpointMode.Passive);
-        EndRead();
         bool restartedByUs = false;
-        if (TryBeginImmediate())
+        if (TryTakeWriteLock(out bool followedRestart))
         {
             try
             {
@@ -1166,14 +1178,18 @@ public sealed class DatabaseCapture : IDisposable
                 Exec("ROLLBACK");
             }
 
-            try
+            // Our write restarts the WAL. It must not wait for the write lock: the application may
+            // take it first (then its own write restarts the WAL), and waiting without our read
+            // would let it restart the WAL a second time unseen.
+            if (!TryExecNoWait("BEGIN IMMEDIATE; " + SequenceRowSql + "; COMMIT"))
             {
-                WriteSequenceRow();
+                _log.Debug("sequence write after a checkpoint skipped: the application took the write lock first");
             }
-            catch (SqliteException e) when (e.SqliteErrorCode is 5 or 6)
-            {
-                _log.Debug($"sequence write after a checkpoint skipped: database busy ({e.Message})");
-            }
+        }
+
+        else if (followedRestart)
+        {
+            return;
         }
 
         BeginRead();
@@ -1252,17 +1268,42 @@ public sealed class DatabaseCapture : IDisposable
         return true;
     }
 
-    private bool TryBeginImmediate()
+    /// <summary>
+    /// Takes the write lock for phase 2 of the managed checkpoint; called with our read held, and
+    /// returns true with the write transaction open (the read given up). The read is let go only
+    /// for the instant of each attempt, never while waiting: an application that writes fast can
+    /// checkpoint and restart its WAL within milliseconds, so waiting for the lock (SQLite's busy
+    /// handler, then the provider's retries) with the read let go let it restart the WAL twice
+    /// unseen, which costs a new generation. Between attempts the read is held again, and what
+    /// the application committed meanwhile is copied (or its one restart followed: then
+    /// <paramref name="followedRestart"/> is true and false is returned).
+    /// </summary>
+    private bool TryTakeWriteLock(out bool followedRestart)
     {
-        try
+        followedRestart = false;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
         {
-            Exec("BEGIN IMMEDIATE");
-            return true;
-        }
-        catch (SqliteException e) when (e.SqliteErrorCode is 5 or 6)
-        {
-            _log.Debug($"checkpoint: the write lock stayed busy ({e.Message}); the WAL restarts at a later checkpoint");
-            return false;
+            EndRead();
+            if (TryExecNoWait("BEGIN IMMEDIATE"))
+            {
+                return true;
+            }
+
+            BeginRead();
+            if (FollowRestart(-1))
+            {
+                followedRestart = true;
+                return false;
+            }
+
+            if (clock.Elapsed >= _options.BusyTimeout)
+            {
+                _log.Debug($"checkpoint: the write lock stayed busy for {_options.BusyTimeout.TotalMilliseconds:0} ms; the WAL restarts at a later checkpoint");
+                return false;
+            }
+
+            Thread.Sleep(2);
         }
     }
 
@@ -1303,8 +1344,44 @@ public sealed class DatabaseCapture : IDisposable
         }
     }
 
-    private void WriteSequenceRow() =>
-        Exec("INSERT INTO _litestream_seq (id, seq) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET seq = seq + 1");
+    private const string SequenceRowSql = "INSERT INTO _litestream_seq (id, seq) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET seq = seq + 1";
+
+    private void WriteSequenceRow() => Exec(SequenceRowSql);
+
+    /// <summary>
+    /// Runs <paramref name="sql"/> on our connection without waiting for a lock (no busy handler,
+    /// no provider retries). Returns false when the database was busy; a transaction the SQL
+    /// left open is rolled back then. Other errors throw.
+    /// </summary>
+    private bool TryExecNoWait(string sql)
+    {
+        var db = _conn!.Handle!;
+        SQLitePCL.raw.sqlite3_busy_timeout(db, 0);
+        try
+        {
+            int rc = SQLitePCL.raw.sqlite3_exec(db, sql);
+            if (rc == SQLitePCL.raw.SQLITE_OK)
+            {
+                return true;
+            }
+
+            if (SQLitePCL.raw.sqlite3_get_autocommit(db) == 0)
+            {
+                SQLitePCL.raw.sqlite3_exec(db, "ROLLBACK");
+            }
+
+            if ((rc & 0xff) is not (SQLitePCL.raw.SQLITE_BUSY or SQLitePCL.raw.SQLITE_LOCKED))
+            {
+                SqliteException.ThrowExceptionForRC(rc, db);
+            }
+
+            return false;
+        }
+        finally
+        {
+            SQLitePCL.raw.sqlite3_busy_timeout(db, (int)_options.BusyTimeout.TotalMilliseconds);
+        }
+    }
 
     private void BeginRead()
     {

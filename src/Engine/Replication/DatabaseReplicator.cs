@@ -399,7 +399,7 @@ public sealed class DatabaseReplicator : IAsyncDisposable
 
         if (lowest != long.MaxValue)
         {
-            Capture.CleanShadows(lowest);
+            Capture.CleanShadows(gen, lowest);
         }
     }
 
