@@ -850,6 +850,8 @@ public sealed class DatabaseCapture : IDisposable
     /// before <paramref name="limit"/> (the published commit point), then cuts the shadow back
     /// to the last commit frame and fsyncs it.
     /// </summary>
+    private const int CopyBatchBytes = 256 << 10;
+
     private void CopyFrames(string shadowPath, WalChainVerifier verifier, long index, long limit)
     {
         long start = verifier.LastCommitOffset;
@@ -862,8 +864,17 @@ public sealed class DatabaseCapture : IDisposable
 
         long walLength = Math.Min(RandomAccess.GetLength(wal), limit);
         var mark = verifier.Save();
-        int batch = Math.Max(1, (4 << 20) / frameSize);
-        var buffer = new byte[batch * frameSize];
+        if (walLength < start + frameSize)
+        {
+            verifier.RewindToLastCommit();
+            return;
+        }
+
+        // A pooled buffer of at most 256 KiB, sized to what there is to copy: this runs on every
+        // look at the WAL, and a fresh multi-MB array each time was most of the replicator's
+        // allocation (and of its CPU, zeroing it) under steady writes.
+        int batch = (int)Math.Clamp((walLength - start) / frameSize, 1, Math.Max(1, CopyBatchBytes / frameSize));
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(batch * frameSize);
         long pos = start;
         FileStream? shadow = null;
         try
@@ -944,6 +955,7 @@ public sealed class DatabaseCapture : IDisposable
         }
         finally
         {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
             shadow?.Dispose();
         }
     }

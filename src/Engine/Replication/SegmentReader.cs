@@ -57,24 +57,31 @@ internal static class SegmentReader
 
         long pos = Math.Max(offset, WalHeader.Size);
         fs.Position = pos;
-        int batch = Math.Max(1, (1 << 20) / header.FrameSize);
-        var buffer = new byte[batch * header.FrameSize];
-        while (pos < end)
+        int capacity = (int)Math.Clamp((end - pos) / header.FrameSize, 1, Math.Max(1, (256 << 10) / header.FrameSize)) * header.FrameSize;
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(capacity);
+        try
         {
-            int want = (int)Math.Min(buffer.Length, end - pos);
-            await fs.ReadExactlyAsync(buffer.AsMemory(0, want), ct).ConfigureAwait(false);
-            for (int i = 0; i < want; i += header.FrameSize)
+            while (pos < end)
             {
-                var why = verifier.Accept(buffer.AsSpan(i, header.FrameSize));
-                if (why is not null)
+                int want = (int)Math.Min(capacity, end - pos);
+                await fs.ReadExactlyAsync(buffer.AsMemory(0, want), ct).ConfigureAwait(false);
+                for (int i = 0; i < want; i += header.FrameSize)
                 {
-                    throw Corrupt(shadowPath, why);
+                    var why = verifier.Accept(buffer.AsSpan(i, header.FrameSize));
+                    if (why is not null)
+                    {
+                        throw Corrupt(shadowPath, why);
+                    }
                 }
-            }
 
-            await destination.WriteAsync(buffer.AsMemory(0, want), ct).ConfigureAwait(false);
-            pos += want;
-            Diagnostics.CrashPoints.Hit(Diagnostics.CrashPoints.SegmentUpload);
+                await destination.WriteAsync(buffer.AsMemory(0, want), ct).ConfigureAwait(false);
+                pos += want;
+                Diagnostics.CrashPoints.Hit(Diagnostics.CrashPoints.SegmentUpload);
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
         }
 
         if (verifier.LastCommitOffset != end)
