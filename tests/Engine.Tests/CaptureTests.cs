@@ -989,6 +989,46 @@ public class CaptureTests
         Assert.Equal(35, TestDb.Count(output));
     }
 
+    [Fact]
+    public async Task An_application_that_restarts_its_wal_quickly_while_our_checkpoint_waits_for_the_write_lock_keeps_the_generation()
+    {
+        // Our checkpoint needs the write lock for a moment. While it waits for the application to
+        // let go of it, the application may commit, checkpoint and restart its WAL again and
+        // again in a few milliseconds (a fast writer at SQLite's default autocheckpoint does).
+        // Waiting with our read let go allowed two restarts unseen: a new generation. The read
+        // may go only for the instant of each attempt.
+        using var db = new TestDb();
+        using var h = new Harness(db);
+        db.Insert(0, 5);
+        await h.SyncAsync();
+        var start = h.Capture.Position;
+        using (var app = new Sqlite3Process(db.DbPath))
+        {
+            app.Run("PRAGMA wal_autocheckpoint = 0; PRAGMA busy_timeout = 5000;");
+            for (int round = 0; round < 3; round++)
+            {
+                app.Run($"BEGIN IMMEDIATE; INSERT INTO t (id, v) VALUES ({100 + round * 10}, 'held');");
+                var checkpoint = Task.Run(() => h.Capture.Checkpoint(CheckpointMode.Passive, default));
+                Thread.Sleep(150);
+                var burst = new System.Text.StringBuilder("COMMIT;");
+                for (int i = 1; i <= 4; i++)
+                {
+                    burst.Append($" PRAGMA wal_checkpoint(PASSIVE); INSERT INTO t (id, v) VALUES ({100 + round * 10 + i}, 'burst');");
+                }
+
+                app.Run(burst.ToString());
+                await checkpoint;
+                h.Capture.Sync(default, force: true);
+            }
+        }
+
+        await h.SyncAsync();
+        Assert.True(start.Generation == h.Capture.Position.Generation, h.Log.ToString());
+        var (output, _) = await h.RestoreAsync();
+        AssertRestoredEqual(db.DbPath, output);
+        Assert.Equal(20, TestDb.Count(output));
+    }
+
     [Theory]
     [InlineData("TRUNCATE")]
     [InlineData("RESTART")]
