@@ -9,6 +9,15 @@ public sealed record CaptureOptions
     /// <summary>Fallback poll interval; file-change notifications wake the monitor sooner.</summary>
     public TimeSpan MonitorInterval { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// The shortest time between two looks at the WAL woken by file-change notifications. The
+    /// first change after a quiet spell is looked at at once (sparse writes reach the replica in
+    /// milliseconds); under steady writes the notifications of one spacing are merged into one look.
+    /// Uploads are not delayed by it: a syncer takes a fresh look just before each upload.
+    /// Measured (2 KB rows in 50-row transactions at full speed): 0 ms spacing cost twice the CPU
+    /// per MB shipped of 200 ms.
+    public TimeSpan MinLookSpacing { get; init; } = TimeSpan.FromMilliseconds(200);
+
     /// <summary>PASSIVE checkpoint when the database file is this old and the WAL has frames (zero: off).</summary>
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromMinutes(1);
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using SqliteReplica.Engine.Capture;
 using SqliteReplica.Engine.Errors;
 using SqliteReplica.Engine.Logging;
@@ -126,13 +127,27 @@ public sealed class DatabaseReplicator : IAsyncDisposable
     {
         int failures = 0;
         bool notified = true;
+        var sinceLook = Stopwatch.StartNew();
+        bool copied = false;
         while (!ct.IsCancellationRequested)
         {
             try
             {
+                // Under steady writes notifications come for every write: after a look that
+                // copied something, looks closer together than the spacing are merged into one
+                // (a look copies everything committed so far). After a look that found nothing
+                // (a commit still being written), the next notification is looked at at once.
+                var spacing = _captureOptions.MinLookSpacing - sinceLook.Elapsed;
+                if (notified && copied && spacing > TimeSpan.Zero)
+                {
+                    await Task.Delay(spacing, ct).ConfigureAwait(false);
+                }
+
+                sinceLook.Restart();
+
                 // A file-change notification forces a full look; the timer's poll may take the
                 // one-stat idle path (size and mtime unchanged).
-                Capture.Sync(ct, force: notified);
+                copied = Capture.Sync(ct, force: notified);
                 CleanShadows();
                 EnforceShadowCap();
                 failures = 0;

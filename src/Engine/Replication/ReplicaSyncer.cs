@@ -128,6 +128,7 @@ public sealed class ReplicaSyncer
                 if (since < _options.SyncInterval)
                 {
                     await Task.Delay(_options.SyncInterval - since, _time, ct).ConfigureAwait(false);
+                    RefreshCapture(ct);
                 }
 
                 await SyncAsync(ct).ConfigureAwait(false);
@@ -143,6 +144,23 @@ public sealed class ReplicaSyncer
                 RecordFailure(e);
                 backoff = TimeSpan.FromSeconds(Math.Min(30, Math.Pow(2, Math.Min(ConsecutiveFailures, 5)) / 2));
             }
+        }
+    }
+
+    /// <summary>
+    /// A fresh look at the WAL just before an upload that waited for the sync interval: looks
+    /// woken by file changes are spaced out under steady writes, and the upload must not leave
+    /// behind what was committed since the last one. Errors of the look are the monitor's to report.
+    /// </summary>
+    private void RefreshCapture(CancellationToken ct)
+    {
+        try
+        {
+            _capture.Sync(ct, force: true);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _log.Debug($"replica {Name}: look at the WAL before the upload failed ({e.Message}); uploading what the shadow holds");
         }
     }
 
