@@ -311,6 +311,9 @@ function Invoke-OverheadCase {
 #region CPU per MB
 
 function Invoke-CpuPerMBCase {
+    # Two measured phases per run: "early" right after a short warm-up (the process's first
+    # seconds: for SqliteReplica that includes pwsh's own start-up work and JIT compilation), and
+    # "steady" once the replicator has run CpuSettleSeconds (what a long-running service costs).
     $runs = [System.Collections.Generic.List[object]]::new()
     $reps = if ($Mode -eq 'Smoke') { 1 } else { 2 }
     for ($rep = 0; $rep -lt $reps; $rep++) {
@@ -320,41 +323,48 @@ function Invoke-CpuPerMBCase {
             $null = Invoke-Writer init --db $db
             $replicaRoot = Join-Path $dir 'replicas'
             $config = New-BenchConfig -Path (Join-Path $dir 'bench.yml') -Database $db -ReplicaRoot $replicaRoot
+            $started = [System.Diagnostics.Stopwatch]::StartNew()
             $proc = Start-BenchReplicator -Tool $tool -ConfigPath $config -LogPath (Join-Path $dir "$tool.log")
             $watcher = $null
             try {
                 Wait-BenchSnapshot -ReplicaRoot $replicaRoot -Process $proc
                 $watcher = [SqliteReplicaBench.ReplicaWatcher]::new($replicaRoot, 100)
-                # Warm-up: the same kind of writes first (a tenth as many), so the figure is the
-                # steady state and not a new process's first-use costs (SqliteReplica's JIT).
+                # Warm-up: the same kind of writes first (a tenth as many).
                 $warm = Join-Path $dir 'warmup.log'
                 $null = (Start-Writer -Database $db -LogPath $warm -Arguments @('--count', [string][math]::Max(500, [int]($Settings.CpuRows / 10)), '--rows-per-tx', '50', '--blob-bytes', '2000')) | Wait-TestProcess -TimeoutSeconds 600
                 $warmLast = @(Read-Commit -LogPath $warm)[-1].Id
                 Wait-Until -TimeoutSeconds 300 -IntervalMilliseconds 100 -Message "replica holding row $warmLast" -Condition { $watcher.MaxRowId -ge $warmLast } | Out-Null
                 Start-Sleep -Seconds 3
-                $before = [System.Collections.Generic.HashSet[string]]::new([string[]]@($watcher.Objects() | ForEach-Object Path))
-                $cpu0 = Get-BenchCpuSeconds -ProcessId $proc.Pid
-                $clock = [System.Diagnostics.Stopwatch]::StartNew()
-                $log = Join-Path $dir 'writer.log'
-                $w = Start-Writer -Database $db -LogPath $log -Arguments @('--count', [string]$Settings.CpuRows, '--rows-per-tx', '50', '--blob-bytes', '2000')
-                $null = $w | Wait-TestProcess -TimeoutSeconds 600
-                $last = @(Read-Commit -LogPath $log)[-1].Id
-                Wait-Until -TimeoutSeconds 300 -IntervalMilliseconds 100 -Message "replica holding row $last" -Condition { $watcher.MaxRowId -ge $last } | Out-Null
-                $shipSeconds = $clock.Elapsed.TotalSeconds
-                # Let the replicator finish what follows the last upload (its checkpoint) before reading its CPU.
-                Start-Sleep -Seconds 3
-                $cpu1 = Get-BenchCpuSeconds -ProcessId $proc.Pid
-                # WAL segments written during the measured writes only; snapshots (a new generation's
-                # first object) are counted apart, since they are not WAL.
-                $new = @($watcher.Objects() | Where-Object { -not $before.Contains($_.Path) })
-                $walMB = [double](@($new | Where-Object { $_.Path -like '*.wal.lz4' } | ForEach-Object DecodedBytes) + 0 | Measure-Object -Sum).Sum / 1MB
-                $snapshotMB = [double](@($new | Where-Object { $_.Path -like '*.snapshot.lz4' } | ForEach-Object DecodedBytes) + 0 | Measure-Object -Sum).Sum / 1MB
-                # The denominator is everything shipped for these writes: normally all WAL; when
-                # a tool restarts its generation, part of it goes out as a snapshot instead.
-                $shippedMB = $walMB + $snapshotMB
+                $phases = [ordered]@{}
+                foreach ($phase in 'early', 'steady') {
+                    if ($phase -eq 'steady') {
+                        $rest = $Settings.CpuSettleSeconds - $started.Elapsed.TotalSeconds
+                        if ($rest -gt 0) { Start-Sleep -Milliseconds ([int]($rest * 1000)) }
+                    }
+                    $before = [System.Collections.Generic.HashSet[string]]::new([string[]]@($watcher.Objects() | ForEach-Object Path))
+                    $cpu0 = Get-BenchCpuSeconds -ProcessId $proc.Pid
+                    $log = Join-Path $dir "writer-$phase.log"
+                    $w = Start-Writer -Database $db -LogPath $log -Arguments @('--count', [string]$Settings.CpuRows, '--rows-per-tx', '50', '--blob-bytes', '2000')
+                    $null = $w | Wait-TestProcess -TimeoutSeconds 600
+                    $last = @(Read-Commit -LogPath $log)[-1].Id
+                    Wait-Until -TimeoutSeconds 300 -IntervalMilliseconds 100 -Message "replica holding row $last" -Condition { $watcher.MaxRowId -ge $last } | Out-Null
+                    # Let the replicator finish what follows the last upload (its checkpoint) before reading its CPU.
+                    Start-Sleep -Seconds 3
+                    $cpu1 = Get-BenchCpuSeconds -ProcessId $proc.Pid
+                    # WAL segments written during the measured writes only; snapshots (a new generation's
+                    # first object) are counted apart, since they are not WAL.
+                    $new = @($watcher.Objects() | Where-Object { -not $before.Contains($_.Path) })
+                    $walMB = [double](@($new | Where-Object { $_.Path -like '*.wal.lz4' } | ForEach-Object DecodedBytes) + 0 | Measure-Object -Sum).Sum / 1MB
+                    $snapshotMB = [double](@($new | Where-Object { $_.Path -like '*.snapshot.lz4' } | ForEach-Object DecodedBytes) + 0 | Measure-Object -Sum).Sum / 1MB
+                    # The denominator is everything shipped for these writes: normally all WAL; when
+                    # a tool restarts its generation, part of it goes out as a snapshot instead.
+                    $shippedMB = $walMB + $snapshotMB
+                    $phases[$phase] = [pscustomobject][ordered]@{ AtSeconds = [math]::Round($started.Elapsed.TotalSeconds); WalShippedMB = [math]::Round($walMB, 1); SnapshotsMB = [math]::Round($snapshotMB, 1); CpuSeconds = [math]::Round($cpu1 - $cpu0, 2); CpuMsPerMB = [math]::Round(($cpu1 - $cpu0) * 1000 / $shippedMB, 1) }
+                    Write-BenchLine 'CpuPerMB' ("{0,-10} {1,-6} {2:N1} MB of WAL shipped (+{3:N1} MB of snapshots), {4:N2} CPU s, {5:N1} CPU ms per MB shipped" -f $tool, $phase, $walMB, $snapshotMB, ($cpu1 - $cpu0), (($cpu1 - $cpu0) * 1000 / $shippedMB))
+                }
                 $generations = @([System.IO.Directory]::GetDirectories((Join-Path $replicaRoot 'app.db/generations'))).Count
-                $runs.Add([pscustomobject][ordered]@{ Tool = $tool; Rep = $rep; WalShippedMB = [math]::Round($walMB, 1); SnapshotsMB = [math]::Round($snapshotMB, 1); Generations = $generations; CpuSeconds = [math]::Round($cpu1 - $cpu0, 2); CpuMsPerMB = [math]::Round(($cpu1 - $cpu0) * 1000 / $shippedMB, 1); ShipSeconds = [math]::Round($shipSeconds, 1) })
-                Write-BenchLine 'CpuPerMB' ("{0,-10} {1:N1} MB of WAL shipped (+{2:N1} MB of snapshots, {3} generation(s)), {4:N2} CPU s, {5:N1} CPU ms per MB shipped" -f $tool, $walMB, $snapshotMB, $generations, ($cpu1 - $cpu0), (($cpu1 - $cpu0) * 1000 / $shippedMB))
+                $steady = $phases['steady']
+                $runs.Add([pscustomobject][ordered]@{ Tool = $tool; Rep = $rep; WalShippedMB = $steady.WalShippedMB; SnapshotsMB = $steady.SnapshotsMB; Generations = $generations; CpuSeconds = $steady.CpuSeconds; CpuMsPerMB = $steady.CpuMsPerMB; SteadyAtSeconds = $steady.AtSeconds; EarlyCpuSeconds = $phases['early'].CpuSeconds; EarlyCpuMsPerMB = $phases['early'].CpuMsPerMB; EarlyWalShippedMB = $phases['early'].WalShippedMB; EarlySnapshotsMB = $phases['early'].SnapshotsMB })
             }
             finally {
                 if ($watcher) { $watcher.Dispose() }
@@ -363,7 +373,8 @@ function Invoke-CpuPerMBCase {
         }
     }
     $summary = foreach ($tool in 'ours', 'litestream') {
-        [pscustomobject][ordered]@{ Tool = $tool; CpuMsPerMB = Get-BenchStat -Values @($runs | Where-Object Tool -EQ $tool | ForEach-Object CpuMsPerMB); WalShippedMB = (Get-BenchStat -Values @($runs | Where-Object Tool -EQ $tool | ForEach-Object WalShippedMB)).Median }
+        $mine = @($runs | Where-Object Tool -EQ $tool)
+        [pscustomobject][ordered]@{ Tool = $tool; CpuMsPerMB = Get-BenchStat -Values @($mine | ForEach-Object CpuMsPerMB); WalShippedMB = (Get-BenchStat -Values @($mine | ForEach-Object WalShippedMB)).Median; EarlyCpuMsPerMB = Get-BenchStat -Values @($mine | ForEach-Object EarlyCpuMsPerMB) }
     }
     [ordered]@{ Runs = $runs; Summary = @($summary) }
 }
@@ -399,12 +410,17 @@ function Invoke-ResourcesCase {
                 # Some work on every database (500 rows of 1 KB), then idle.
                 foreach ($db in $dbs) { $null = Invoke-Writer write --db $db --count 500 --rows-per-tx 10 --blob-bytes 1000 }
                 Start-Sleep -Seconds 8
+                # Two idle windows back to back: the first right after the writes (for
+                # SqliteReplica it includes pwsh's own start-up work and tiered JIT), the second
+                # once that has settled (what a long-running idle service costs).
                 $cpu0 = Get-BenchCpuSeconds -ProcessId $proc.Pid
                 Start-Sleep -Seconds $Settings.IdleSeconds
                 $cpu1 = Get-BenchCpuSeconds -ProcessId $proc.Pid
+                Start-Sleep -Seconds $Settings.IdleSeconds
+                $cpu2 = Get-BenchCpuSeconds -ProcessId $proc.Pid
                 $mem = Get-BenchMemory -ProcessId $proc.Pid
-                $runs.Add([pscustomobject][ordered]@{ Tool = $tool; Databases = $count; IdleSeconds = $Settings.IdleSeconds; IdleCpuSeconds = [math]::Round($cpu1 - $cpu0, 2); IdleCpuPercent = [math]::Round(100 * ($cpu1 - $cpu0) / $Settings.IdleSeconds, 3); PeakRssMB = $mem.PeakRssMB; RssMB = $mem.RssMB })
-                Write-BenchLine 'Resources' ("{0,-10} {1,2} db: idle CPU {2:N2} s in {3} s, peak RSS {4} MB" -f $tool, $count, ($cpu1 - $cpu0), $Settings.IdleSeconds, $mem.PeakRssMB)
+                $runs.Add([pscustomobject][ordered]@{ Tool = $tool; Databases = $count; IdleSeconds = $Settings.IdleSeconds; IdleCpuSeconds = [math]::Round($cpu1 - $cpu0, 2); IdleCpuPercent = [math]::Round(100 * ($cpu1 - $cpu0) / $Settings.IdleSeconds, 3); SteadyIdleCpuSeconds = [math]::Round($cpu2 - $cpu1, 2); SteadyIdleCpuPercent = [math]::Round(100 * ($cpu2 - $cpu1) / $Settings.IdleSeconds, 3); PeakRssMB = $mem.PeakRssMB; RssMB = $mem.RssMB })
+                Write-BenchLine 'Resources' ("{0,-10} {1,2} db: idle CPU {2:N2} s in the first {3} s, {4:N2} s in the next {3} s, peak RSS {5} MB" -f $tool, $count, ($cpu1 - $cpu0), $Settings.IdleSeconds, ($cpu2 - $cpu1), $mem.PeakRssMB)
             }
             finally {
                 $null = $proc | Stop-BenchProcess
