@@ -253,25 +253,49 @@ function Invoke-OverheadCase {
         [pscustomobject]@{ Sync = 'normal'; Rows = $Settings.OverheadRows }
         [pscustomobject]@{ Sync = 'full'; Rows = [math]::Max(1000, [int]($Settings.OverheadRows / 10)) }
     )
+    # Each tool replicates all of its "attached" databases from one process started at the
+    # beginning and left to settle for CpuSettleSeconds, as a service would be: a replicator's
+    # own first seconds (for SqliteReplica, pwsh's start-up JIT) are not what an application
+    # lives with. Both replicators run throughout (the other one idle), in both tools' runs.
     $runs = [System.Collections.Generic.List[object]]::new()
-    for ($pair = 0; $pair -lt $Settings.OverheadPairs; $pair++) {
-        foreach ($variant in $variants) {
-            foreach ($tool in (Get-ToolOrder $pair)) {
-                foreach ($attached in $false, $true) {
-                    $dir = New-CaseDirectory "overhead-$pair-$($variant.Sync)-$tool-$attached"
-                    $db = Join-Path $dir 'app.db'
+    $replicators = [ordered]@{}
+    $attachedDb = @{}
+    $clock = [System.Diagnostics.Stopwatch]::StartNew()
+    try {
+        foreach ($tool in 'ours', 'litestream') {
+            $dir = New-CaseDirectory "overhead-$tool-replicated"
+            $dbs = foreach ($pair in 0..($Settings.OverheadPairs - 1)) {
+                foreach ($variant in $variants) {
+                    $db = Join-Path $dir ("app-{0}-{1}.db" -f $pair, $variant.Sync)
                     $null = Invoke-Writer init --db $db
-                    $proc = $null
-                    if ($attached) {
-                        $replicaRoot = Join-Path $dir 'replicas'
-                        $config = New-BenchConfig -Path (Join-Path $dir 'bench.yml') -Database $db -ReplicaRoot $replicaRoot
-                        $proc = Start-BenchReplicator -Tool $tool -ConfigPath $config -LogPath (Join-Path $dir "$tool.log")
-                        Wait-BenchSnapshot -ReplicaRoot $replicaRoot -Process $proc
-                    }
-                    # The same quiet second before every run, attached or not.
-                    Start-Sleep -Seconds 1
-                    try {
-                        $log = Join-Path $dir 'writer.log'
+                    $attachedDb["$tool/$pair/$($variant.Sync)"] = $db
+                    $db
+                }
+            }
+            $replicaRoot = Join-Path $dir 'replicas'
+            $config = New-BenchConfig -Path (Join-Path $dir 'bench.yml') -Database @($dbs) -ReplicaRoot $replicaRoot
+            $replicators[$tool] = Start-BenchReplicator -Tool $tool -ConfigPath $config -LogPath (Join-Path $dir "$tool.log")
+            Wait-BenchSnapshot -ReplicaRoot $replicaRoot -Count @($dbs).Count -Process $replicators[$tool] -TimeoutSeconds 180
+        }
+        $rest = $Settings.CpuSettleSeconds - $clock.Elapsed.TotalSeconds
+        if ($rest -gt 0) { Start-Sleep -Milliseconds ([int]($rest * 1000)) }
+        for ($pair = 0; $pair -lt $Settings.OverheadPairs; $pair++) {
+            foreach ($variant in $variants) {
+                foreach ($tool in (Get-ToolOrder $pair)) {
+                    foreach ($attached in $false, $true) {
+                        if ($attached) {
+                            $db = $attachedDb["$tool/$pair/$($variant.Sync)"]
+                            $dir = Split-Path -Parent $db
+                            if ($replicators[$tool].HasExited) { throw "$tool stopped during the overhead case; see $dir" }
+                        }
+                        else {
+                            $dir = New-CaseDirectory "overhead-$pair-$($variant.Sync)-$tool-alone"
+                            $db = Join-Path $dir 'app.db'
+                            $null = Invoke-Writer init --db $db
+                        }
+                        # The same quiet second before every run, attached or not.
+                        Start-Sleep -Seconds 1
+                        $log = Join-Path $dir ("writer-{0}-{1}-{2}.log" -f $pair, $variant.Sync, $attached)
                         $w = Start-Writer -Database $db -LogPath $log -Arguments @('--count', [string]$variant.Rows, '--synchronous', $variant.Sync)
                         $null = $w | Wait-TestProcess -TimeoutSeconds 600
                         $commits = @(Read-Commit -LogPath $log)
@@ -279,12 +303,12 @@ function Invoke-OverheadCase {
                         $runs.Add([pscustomobject][ordered]@{ Pair = $pair; Sync = $variant.Sync; Tool = $tool; Attached = $attached; Rows = $variant.Rows; RowsPerSecond = [math]::Round($rate, 0) })
                         Write-BenchLine 'Overhead' ("pair {0} synchronous={1,-6} {2,-10} attached={3,-5} {4:N0} rows/s" -f $pair, $variant.Sync, $tool, $attached, $rate)
                     }
-                    finally {
-                        if ($proc) { $null = $proc | Stop-BenchProcess }
-                    }
                 }
             }
         }
+    }
+    finally {
+        foreach ($p in $replicators.Values) { $null = $p | Stop-BenchProcess }
     }
     $summary = foreach ($variant in $variants) {
         foreach ($tool in 'ours', 'litestream') {

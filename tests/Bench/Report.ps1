@@ -117,7 +117,7 @@ function Write-BenchReport {
         & $add
         & $add (Get-MeasuredLine $c['Overhead'])
         & $add
-        & $add "The writer's maximum single-row insert rate (one INSERT per transaction, fresh database each run), without and with each replicator attached, in alternating pairs: with ``synchronous=NORMAL`` ($($Bench.Settings.OverheadRows) rows; the usual setting for WAL databases, commits are CPU-bound so the replicator's CPU and locks show) and with SQLite's default ``FULL`` (a tenth of the rows; an fsync per commit, so the shared disk sets the pace and the figures spread)."
+        & $add "The writer's maximum single-row insert rate (one INSERT per transaction, fresh database each run), without and with each replicator attached, in alternating pairs: with ``synchronous=NORMAL`` ($($Bench.Settings.OverheadRows) rows; the usual setting for WAL databases, commits are CPU-bound so the replicator's CPU and locks show) and with SQLite's default ``FULL`` (a tenth of the rows; an fsync per commit, so the shared disk sets the pace and the figures spread). Each replicator replicates all its ""attached"" databases from one process started at the beginning of the case and running for at least $($Bench.Settings.CpuSettleSeconds) s before the first run (both run throughout; the other tool's stays idle), so the figure is what an application lives with beside a running service, not a replicator's own first seconds (for SqliteReplica, pwsh's start-up JIT; see the notes above)."
         & $add
         & $add '| synchronous | Tool | without (rows/s) | with (rows/s) | rate kept (with / without, per pair) |'
         & $add '|---|---|---|---|---|'
