@@ -20,6 +20,7 @@ public sealed class DatabaseReplicator : IAsyncDisposable
     private readonly SemaphoreSlim _wake = new(0, 1);
     private readonly DateTimeOffset _startedAt = DateTimeOffset.UtcNow;
     private FileSystemWatcher? _watcher;
+    private ChangeWatcher? _changes;
     private DateTimeOffset _lastPublished = DateTimeOffset.MinValue;
     private bool _publishFailedLogged;
 
@@ -148,6 +149,7 @@ public sealed class DatabaseReplicator : IAsyncDisposable
                 // A file-change notification forces a full look; the timer's poll may take the
                 // one-stat idle path (size and mtime unchanged).
                 copied = Capture.Sync(ct, force: notified);
+                _changes?.Arm();
                 CleanShadows();
                 EnforceShadowCap();
                 failures = 0;
@@ -428,6 +430,12 @@ public sealed class DatabaseReplicator : IAsyncDisposable
                 return;
             }
 
+            _changes = ChangeWatcher.TryStart(DbPath, Wake, _log);
+            if (_changes is not null)
+            {
+                return;
+            }
+
             var name = Path.GetFileName(DbPath);
             _watcher = new FileSystemWatcher(dir)
             {
@@ -467,6 +475,7 @@ public sealed class DatabaseReplicator : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _watcher?.Dispose();
+        _changes?.Dispose();
         Capture.Dispose();
         foreach (var s in Syncers)
         {
