@@ -657,30 +657,6 @@ public class CaptureTests
         Assert.Single(await h.Client.ListGenerationsAsync(default));
     }
 
-    [Theory]
-    [InlineData(0, 2)]
-    [InlineData(3600, 1)]
-    public async Task Passive_checkpoints_started_by_the_page_count_are_spaced_out(int spacingSeconds, long indexAfterTwoRounds)
-    {
-        // Each managed checkpoint holds the application's write lock for a moment, so a fast
-        // writer passing the page threshold at every look must not get one at every look.
-        using var db = new TestDb();
-        var options = new CaptureOptions { CheckpointInterval = TimeSpan.Zero, MinCheckpointPageCount = 5, MaxCheckpointPageCount = 0, MinCheckpointSpacing = TimeSpan.FromSeconds(spacingSeconds) };
-        using var h = new Harness(db, options);
-        await h.SyncAsync();
-        for (int round = 0; round < 2; round++)
-        {
-            db.Insert(round * 10, 10, perTx: 2, blobBytes: 1500);
-            await h.SyncAsync();
-            h.Capture.Sync(default, force: true);
-        }
-
-        Assert.True(h.Capture.Position.Index == indexAfterTwoRounds, $"index {h.Capture.Position.Index}\n{h.Log}");
-        var (output, _) = await h.RestoreAsync();
-        AssertRestoredEqual(db.DbPath, output);
-        Assert.Equal(20, TestDb.Count(output));
-    }
-
     [Fact]
     public async Task Consecutive_restart_checkpoints_without_writes_in_between_keep_the_generation()
     {

@@ -24,13 +24,6 @@ public sealed record CaptureOptions
     /// <summary>PASSIVE checkpoint at this many WAL pages.</summary>
     public int MinCheckpointPageCount { get; init; } = 1000;
 
-    /// <summary>
-    /// The shortest time between two PASSIVE checkpoints started by <see cref="MinCheckpointPageCount"/>
-    /// (RESTART and TRUNCATE are not spaced). Each managed checkpoint takes the write lock for a
-    /// moment; a fast writer passes the page threshold many times a second.
-    /// </summary>
-    public TimeSpan MinCheckpointSpacing { get; init; } = TimeSpan.FromSeconds(1);
-
     /// <summary>RESTART checkpoint at this many WAL pages (zero: off).</summary>
     public int MaxCheckpointPageCount { get; init; } = 10000;
 

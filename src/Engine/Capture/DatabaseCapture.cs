@@ -43,7 +43,6 @@ public sealed class DatabaseCapture : IDisposable
     // any more and a snapshot of the new generation covers them).
     private long _publishedEnd = -1;
     private bool _heldSinceObserved;
-    private long _lastPassiveCheckpoint = long.MinValue / 2;
     private long _finalObservedEnd = -1;
     private (long End, WalChecksum Checksum)? _deadTail;
     private string? _stalledGeneration;
@@ -1125,12 +1124,9 @@ public sealed class DatabaseCapture : IDisposable
         {
             mode = CheckpointMode.Restart;
         }
-        else if (shadowSize >= Pages(_options.MinCheckpointPageCount) && Environment.TickCount64 - _lastPassiveCheckpoint >= (long)_options.MinCheckpointSpacing.TotalMilliseconds)
+        else if (shadowSize >= Pages(_options.MinCheckpointPageCount))
         {
-            // Spaced out: each managed checkpoint holds the application's write lock for a
-            // moment (phase 2), and a fast writer passes the page threshold many times a second.
             mode = CheckpointMode.Passive;
-            _lastPassiveCheckpoint = Environment.TickCount64;
         }
         else if (_options.CheckpointInterval > TimeSpan.Zero && shadowSize > Pages(1) &&
                  DateTime.UtcNow - File.GetLastWriteTimeUtc(DbPath) > _options.CheckpointInterval)
