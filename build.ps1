@@ -359,8 +359,18 @@ function Install-Litestream {
 # --- Test ----------------------------------------------------------------------------------
 
 function New-SuiteResult {
-    param([string] $Name, [int] $Passed = 0, [int] $Failed = 0, [int] $Skipped = 0, [string] $Problem = '')
-    [pscustomobject]@{ Name = $Name; Passed = $Passed; Failed = $Failed; Skipped = $Skipped; Problem = $Problem }
+    param([string] $Name, [int] $Passed = 0, [int] $Failed = 0, [int] $Skipped = 0, [string] $Problem = '',
+        [string[]] $FailedTests = @())
+    [pscustomobject]@{ Name = $Name; Passed = $Passed; Failed = $Failed; Skipped = $Skipped; Problem = $Problem
+        FailedTests = @($FailedTests) }
+}
+
+function Get-FirstLine([string] $Text, [int] $Max = 300) {
+    # The first non-empty line of a failure message, shortened: enough to find it in the log.
+    $line = @("$Text" -split "`r?`n" | Where-Object { $_.Trim() } | Select-Object -First 1)
+    $line = if ($line.Count -gt 0) { $line[0].Trim() } else { '' }
+    if ($line.Length -gt $Max) { $line = $line.Substring(0, $Max) + '...' }
+    $line
 }
 
 function Invoke-XunitSuite {
@@ -383,12 +393,17 @@ function Invoke-XunitSuite {
     # Failed, Error, Timeout, Aborted = failed; NotExecuted (xunit's Skip), Inconclusive = skipped.
     # (The TRX summary counters are not used: vstest leaves notExecuted at 0 for skipped tests.)
     [xml] $doc = Get-Content -Raw -LiteralPath $trx
-    $outcomes = @($doc.SelectNodes("//*[local-name()='Results']/*[local-name()='UnitTestResult']") |
-        ForEach-Object { $_.GetAttribute('outcome') })
-    $result = New-SuiteResult -Name 'xunit' `
+    $failedOutcomes = 'Failed', 'Error', 'Timeout', 'Aborted'
+    $unitResults = @($doc.SelectNodes("//*[local-name()='Results']/*[local-name()='UnitTestResult']"))
+    $outcomes = @($unitResults | ForEach-Object { $_.GetAttribute('outcome') })
+    $failedTests = @($unitResults | Where-Object { $_.GetAttribute('outcome') -in $failedOutcomes } | ForEach-Object {
+            $message = $_.SelectSingleNode(".//*[local-name()='ErrorInfo']/*[local-name()='Message']")
+            '{0}: {1}' -f $_.GetAttribute('testName'), (Get-FirstLine $(if ($message) { $message.InnerText }))
+        })
+    $result = New-SuiteResult -Name 'xunit' -FailedTests $failedTests `
         -Passed @($outcomes | Where-Object { $_ -eq 'Passed' }).Count `
-        -Failed @($outcomes | Where-Object { $_ -in 'Failed', 'Error', 'Timeout', 'Aborted' }).Count `
-        -Skipped @($outcomes | Where-Object { $_ -notin 'Passed', 'Failed', 'Error', 'Timeout', 'Aborted' }).Count
+        -Failed @($outcomes | Where-Object { $_ -in $failedOutcomes }).Count `
+        -Skipped @($outcomes | Where-Object { $_ -notin @('Passed') + $failedOutcomes }).Count
 
     if ($exitCode -ne 0 -and $result.Failed -eq 0) {
         # The run failed without a failing test (test host crash, aborted run): count it.
@@ -448,7 +463,25 @@ function Test-HasFailedTest($Block) {
 # whose failure failed no test, counts once. A test file that cannot run at all (it has no
 # tests to fail) counts once too.
 $failedBlocksWithoutFailedTests = @($result.FailedBlocks | Where-Object { -not (Test-HasFailedTest $_) }).Count
+
+# Names and first message lines of what failed, for the run's closing summary.
+function Get-FailureLine($Item, [string] $Name) {
+    # A test failed by its block's BeforeAll carries no error of its own: quote the block's.
+    $source = $Item
+    while ($source -and -not @($source.ErrorRecord).Count -and $source.PSObject.Properties['Block']) { $source = $source.Block }
+    while ($source -and -not @($source.ErrorRecord).Count -and $source.PSObject.Properties['Parent']) { $source = $source.Parent }
+    $message = @($source.ErrorRecord | ForEach-Object { "$($_.Exception.Message)" } | Where-Object { $_.Trim() } | Select-Object -First 1)
+    $first = if ($message.Count -gt 0) { ($message[0] -split "`r?`n" | Where-Object { $_.Trim() } | Select-Object -First 1) } else { '' }
+    if ("$first".Length -gt 300) { $first = "$first".Substring(0, 300) + '...' }
+    '{0}: {1}' -f $Name, "$first".Trim()
+}
+$failedNames = @(
+    @($result.Failed) | Where-Object { $_ } | ForEach-Object { Get-FailureLine $_ $_.ExpandedPath }
+    @($result.FailedBlocks) | Where-Object { $_ -and -not (Test-HasFailedTest $_) } | ForEach-Object { Get-FailureLine $_ "$($_.Path -join '.') (block)" }
+    @($result.FailedContainers) | Where-Object { $_ } | ForEach-Object { Get-FailureLine $_ "$($_.Item) (file)" }
+)
 [ordered]@{
+    FailedNames      = $failedNames
     Passed           = $result.PassedCount
     Failed           = $result.FailedCount + $failedBlocksWithoutFailedTests + $result.FailedContainersCount
     Skipped          = $result.SkippedCount + $result.InconclusiveCount
@@ -477,7 +510,8 @@ exit 0
     }
 
     $counts = Get-Content -Raw -LiteralPath $countsFile | ConvertFrom-Json
-    New-SuiteResult -Name 'Pester' -Passed $counts.Passed -Failed $counts.Failed -Skipped $counts.Skipped
+    New-SuiteResult -Name 'Pester' -Passed $counts.Passed -Failed $counts.Failed -Skipped $counts.Skipped `
+        -FailedTests @($counts.FailedNames | Where-Object { $_ })
 }
 
 function Invoke-TestTask {
@@ -515,6 +549,11 @@ function Invoke-TestTask {
     $skipped = ($results | Measure-Object -Property Skipped -Sum).Sum
 
     Write-Host ''
+    $failedTests = @($results | ForEach-Object { $suite = $_; $_.FailedTests | ForEach-Object { "  [$($suite.Name)] $_" } })
+    if ($failedTests.Count -gt 0) {
+        Write-Host 'Failed:'
+        $failedTests | ForEach-Object { Write-Host $_ }
+    }
     foreach ($suite in $results) {
         $line = '{0,-7} {1} passed, {2} failed, {3} skipped' -f $suite.Name, $suite.Passed, $suite.Failed, $suite.Skipped
         if ($suite.Problem) { $line += " ($($suite.Problem))" }
