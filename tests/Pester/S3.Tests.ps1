@@ -483,6 +483,34 @@ dbs:
             $counters.faults.byKind.truncate | Should -Be 3
             (Get-DbDump -Path $target).digest | Should -Be $source.digest
         }
+        It 'reports an empty WAL segment object as SegmentCorrupt (downloads ask for "bytes=0-", which an empty object cannot answer), and writes nothing' {
+            $s = New-S3Scenario -Name 'emptyobj'
+            $null = New-TestDatabase -Path $s.Db -Rows 20
+            $replicator = Start-S3Replicator -LogPath $s.Log -Parameters @{
+                DatabasePath = $s.Db; ReplicaUrl = $s.Url; Endpoint = $Proxy.Endpoint; SkipVerify = $true; SyncInterval = '200ms'
+            }
+            $null = Invoke-Writer write --db $s.Db --count 40 --rows-per-tx 5
+            $replicator | Stop-TestReplicator -TimeoutSeconds 30 | Should -Be 0 -Because (Get-LogTail -Path $s.Log)
+            $segment = @(Get-ReplicaWalSegment -ReplicaUrl $s.Url -Endpoint $Proxy.Endpoint -SkipVerify | Sort-Object Index, Offset)[-1]
+            $segment | Should -Not -BeNullOrEmpty
+            # An empty object as the first segment of a next WAL index (moto takes an unsigned PUT of a new key).
+            $key = 'app.db/generations/{0}/wal/{1:x8}_00000000.wal.lz4' -f $segment.Generation, ($segment.Index + 1)
+            $put = Invoke-FixtureHttp -Method PUT -Uri "$($Moto.Endpoint)/$($s.Bucket)/$key"
+            $put.Status | Should -Be 200 -Because "$($put.Body) $(Get-LogTail -Path $Moto.LogPath -Lines 3)"
+
+            Reset-S3Counters -Proxy $Proxy
+            $target = New-RestoreTarget -Parent $TestDrive
+            $failure = Get-ErrorRecord { Restore-SqliteReplica -ReplicaUrl $s.Url -Endpoint $Proxy.Endpoint -SkipVerify -OutputPath $target }
+            $failure | Should -Not -BeNullOrEmpty
+            $failure.FullyQualifiedErrorId | Should -BeLike 'SegmentCorrupt,*'
+            $failure.Exception.Message | Should -Match ([regex]::Escape($key.Substring('app.db/'.Length)))
+            Test-Path -LiteralPath $target | Should -BeFalse
+            # The whole objects were asked for by range: no GET of this restore went without one but the empty object's second try.
+            $gets = @(Get-S3ProxyRequest -Proxy $Proxy | Where-Object { $_.method -eq 'GET' -and $_.target -like '*.lz4' })
+            $gets.Count | Should -BeGreaterThan 1
+            @($gets | Where-Object { -not $_.headers.Range } | ForEach-Object target) | Should -Be @("/$($s.Bucket)/$key")
+        }
+
         It 'gives up on a download whose body stalls, after the request timeout, and resumes it' {
             $s = New-S3Scenario -Name 'bodystall'
             $null = New-TestDatabase -Path $s.Db -Rows 100

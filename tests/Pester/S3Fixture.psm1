@@ -390,4 +390,5 @@ Export-ModuleMember -Function @(
     'Reset-S3Counters'
     'Get-S3ProxyRequest'
     'Stop-S3Fixture'
+    'Invoke-FixtureHttp'
 )

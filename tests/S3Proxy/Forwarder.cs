@@ -199,7 +199,7 @@ internal sealed class Forwarder : IDisposable
         }
 
         await using var body = await response.Content.ReadAsStreamAsync(ct);
-        var truncate = status == 200 && declared >= 2 ? _faults.Take(operation, request.Method, path, beforeForwarding: false) : null;
+        var truncate = status is 200 or 206 && declared >= 2 ? _faults.Take(operation, request.Method, path, beforeForwarding: false) : null;
         if (truncate is not null)
         {
             long cut = declared!.Value / 2;

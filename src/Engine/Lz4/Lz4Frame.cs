@@ -1,4 +1,5 @@
 using K4os.Compression.LZ4;
+using K4os.Compression.LZ4.Encoders;
 using K4os.Compression.LZ4.Streams;
 
 namespace SqliteReplica.Engine.Lz4;
@@ -34,11 +35,27 @@ public static class Lz4Frame
         return encoder;
     }
 
-    /// <summary>Wraps <paramref name="inner"/> so that reading yields the decoded payload.</summary>
+    /// <summary>Wraps <paramref name="inner"/> so that reading yields the decoded payload of its one frame.</summary>
     /// <remarks>
     /// The decoder verifies the content checksum when the frame carries one; a truncated frame
-    /// surfaces as an exception or a short read, which callers treat as corruption.
+    /// surfaces as an exception or a short read, which callers treat as corruption. A second
+    /// frame after the first (which the decoder would otherwise read on as the same stream, and
+    /// Litestream's reader would silently drop) throws <see cref="SecondFrameException"/>.
     /// </remarks>
-    public static Stream Decode(Stream inner, bool leaveOpen = false) =>
-        LZ4Stream.Decode(inner, new LZ4DecoderSettings { ExtraMemory = 0 }, leaveOpen, interactive: false);
+    public static Stream Decode(Stream inner, bool leaveOpen = false)
+    {
+        int frames = 0;
+        return new LZ4DecoderStream(inner, descriptor =>
+        {
+            if (++frames > 1)
+            {
+                throw new SecondFrameException();
+            }
+
+            return LZ4Decoder.Create(descriptor.Chaining, descriptor.BlockSize, 0);
+        }, leaveOpen, interactive: false);
+    }
+
+    /// <summary>The object holds more than one LZ4 frame.</summary>
+    public sealed class SecondFrameException() : IOException("a second LZ4 frame follows the first");
 }

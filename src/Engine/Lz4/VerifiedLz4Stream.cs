@@ -1,4 +1,3 @@
-using K4os.Hash.xxHash;
 using SqliteReplica.Engine.Errors;
 
 namespace SqliteReplica.Engine.Lz4;
@@ -7,20 +6,21 @@ namespace SqliteReplica.Engine.Lz4;
 /// Decodes one LZ4 frame and proves it whole: the object must start with the LZ4 frame magic,
 /// end exactly where the frame ends (a second frame, which Litestream's reader would silently
 /// drop, is an error) and, when the frame carries a content checksum, the xxh32 of the decoded
-/// bytes must match it. Any failure is a <see cref="ReplicaErrorCode.SegmentCorrupt"/> naming the object.
+/// bytes must match it (the decoder computes and checks it as it reads: a mismatch, a missing end
+/// mark or a truncated checksum is an exception from it, see Lz4Tests). Any failure is a
+/// <see cref="ReplicaErrorCode.SegmentCorrupt"/> naming the object.
 /// </summary>
 public sealed class VerifiedLz4Stream : IO.ReadOnlyStream
 {
     private const int MaxTrailer = 64;
-    private readonly TailStream _raw;
+    private readonly CountingStream _raw;
     private readonly Stream _decoder;
     private readonly string _objectName;
-    private readonly XXH32 _hash = new();
     private bool _finished;
 
     public VerifiedLz4Stream(Stream raw, string objectName)
     {
-        _raw = new TailStream(raw);
+        _raw = new CountingStream(raw);
         _objectName = objectName;
         _decoder = Lz4Frame.Decode(_raw, leaveOpen: true);
     }
@@ -50,6 +50,10 @@ public sealed class VerifiedLz4Stream : IO.ReadOnlyStream
         {
             n = _decoder.Read(buffer);
         }
+        catch (Lz4Frame.SecondFrameException e)
+        {
+            throw Corrupt("it has bytes after its LZ4 frame (a second frame)", e);
+        }
         catch (Exception e) when (e is not ReplicaException and not OperationCanceledException)
         {
             throw Corrupt($"it is not a valid LZ4 frame ({e.Message})", e);
@@ -57,7 +61,6 @@ public sealed class VerifiedLz4Stream : IO.ReadOnlyStream
 
         if (n > 0)
         {
-            _hash.Update(buffer[..n]);
             DecodedLength += n;
             return n;
         }
@@ -78,6 +81,10 @@ public sealed class VerifiedLz4Stream : IO.ReadOnlyStream
         {
             n = await _decoder.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
         }
+        catch (Lz4Frame.SecondFrameException e)
+        {
+            throw Corrupt("it has bytes after its LZ4 frame (a second frame)", e);
+        }
         catch (Exception e) when (e is not ReplicaException and not OperationCanceledException)
         {
             throw Corrupt($"it is not a valid LZ4 frame ({e.Message})", e);
@@ -85,7 +92,6 @@ public sealed class VerifiedLz4Stream : IO.ReadOnlyStream
 
         if (n > 0)
         {
-            _hash.Update(buffer.Span[..n]);
             DecodedLength += n;
             return n;
         }
@@ -106,7 +112,7 @@ public sealed class VerifiedLz4Stream : IO.ReadOnlyStream
             throw Corrupt("it does not start with an LZ4 frame header");
         }
 
-        // Whatever the decoder did not consume must be at most the 4-byte content checksum.
+        // The decoder reads through the end mark and the content checksum: nothing may follow.
         var rest = new byte[MaxTrailer + 1];
         int extra = 0, r;
         while (extra < rest.Length && (r = _raw.Read(rest, extra, rest.Length - extra)) > 0)
@@ -114,26 +120,9 @@ public sealed class VerifiedLz4Stream : IO.ReadOnlyStream
             extra += r;
         }
 
-        bool hasContentChecksum = (head[4] & 0x04) != 0;
-        int allowed = hasContentChecksum ? 4 : 0;
-        if (extra > allowed)
+        if (extra > 0)
         {
-            throw Corrupt($"it has {extra - allowed} byte(s) after its LZ4 frame (a second frame or garbage)");
-        }
-
-        if (hasContentChecksum)
-        {
-            if (_raw.Count < 11)
-            {
-                throw Corrupt("it is truncated before its content checksum");
-            }
-
-            uint stored = BitConverter.ToUInt32(_raw.Tail);
-            uint computed = _hash.Digest();
-            if (stored != computed)
-            {
-                throw Corrupt($"its content checksum does not match (stored {stored:x8}, computed {computed:x8}): the object is truncated or damaged");
-            }
+            throw Corrupt($"it has {extra} byte(s) after its LZ4 frame (a second frame or garbage)");
         }
     }
 
@@ -161,32 +150,15 @@ public sealed class VerifiedLz4Stream : IO.ReadOnlyStream
         base.Dispose(disposing);
     }
 
-    /// <summary>Counts raw bytes and keeps the first 7 and the last 4 of them.</summary>
-    private sealed class TailStream(Stream inner) : IO.ReadOnlyStream
+    /// <summary>Counts raw bytes and keeps the first 7 of them.</summary>
+    private sealed class CountingStream(Stream inner) : IO.ReadOnlyStream
     {
         private readonly byte[] _head = new byte[7];
-        private readonly byte[] _tail = new byte[4];
         private int _headLen;
 
         public long Count { get; private set; }
 
         public ReadOnlySpan<byte> Head => _head.AsSpan(0, _headLen);
-
-        /// <summary>The last four bytes read, in stream order.</summary>
-        public byte[] Tail
-        {
-            get
-            {
-                var t = new byte[4];
-                for (int i = 0; i < 4; i++)
-                {
-                    t[i] = _tail[(int)((Count - 4 + i) & 3)];
-                }
-
-                return t;
-            }
-        }
-
 
         public override int Read(Span<byte> buffer)
         {
@@ -207,13 +179,6 @@ public sealed class VerifiedLz4Stream : IO.ReadOnlyStream
             for (int i = 0; i < data.Length && _headLen < _head.Length; i++)
             {
                 _head[_headLen++] = data[i];
-            }
-
-            int start = Math.Max(0, data.Length - 4);
-            long pos = Count + start;
-            for (int i = start; i < data.Length; i++, pos++)
-            {
-                _tail[(int)(pos & 3)] = data[i];
             }
 
             Count += data.Length;

@@ -24,6 +24,11 @@ public sealed class Restorer
     private long _bytesTotal;
     private IProgress<RestoreProgress>? _progress;
 
+    // Where the time went, for the closing verbose line (ticks of Stopwatch).
+    private long _snapshotDone;
+    private long _walWait;
+    private long _apply;
+
     public Restorer(IReplicaClient client, IEngineLog log)
     {
         _client = client;
@@ -71,7 +76,8 @@ public sealed class Restorer
                 // The snapshot is decoded while the first WAL indexes download and verify; no page
                 // is applied before the snapshot is complete.
                 using var snapshotStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                var snapshot = WriteSnapshotAsync(plan, db, snapshotStop.Token);
+                var snapshot = WriteSnapshotAsync(plan, db, snapshotStop.Token).ContinueWith(
+                    t => { _snapshotDone = sw.ElapsedTicks; return t; }, TaskScheduler.Default).Unwrap();
                 Applied applied;
                 try
                 {
@@ -95,7 +101,9 @@ public sealed class Restorer
                 }
 
                 damage ??= applied.Damage;
+                long flushStart = sw.ElapsedTicks;
                 db.Flush(flushToDisk: true);
+                long flush = sw.ElapsedTicks - flushStart;
 
                 if (damage is not null)
                 {
@@ -105,14 +113,18 @@ public sealed class Restorer
                 var restoredTo = plan.Segments.Take(applied.Segments).Select(s => s.CreatedAt).Append(plan.Snapshot.CreatedAt).Max();
                 long size = db.Length;
                 db.Close();
+                long checkStart = sw.ElapsedTicks;
                 if (options.QuickCheck && QuickCheck(tmp) is { } problem)
                 {
                     throw new ReplicaException(ReplicaErrorCode.RestoredDatabaseCorrupt,
                         $"Every object of the chain verified, but the rebuilt database fails SQLite's quick_check ({problem}). An object the names cannot reveal is probably missing, such as the last segment of a WAL index. Nothing was written to '{output}'. Restore an earlier point with -Index or -Timestamp.", output);
                 }
 
+                long check = sw.ElapsedTicks - checkStart;
                 Finish(tmp, output, options.Force);
-                _log.Verbose($"restored '{output}' to {applied.Position} ({applied.Indexes} index(es), {applied.Segments} segment(s), {size} bytes) in {sw.Elapsed.TotalSeconds:F2}s");
+                static string S(long ticks) => (ticks / (double)Stopwatch.Frequency).ToString("F2", System.Globalization.CultureInfo.InvariantCulture);
+                _log.Verbose($"restored '{output}' to {applied.Position} ({applied.Indexes} index(es), {applied.Segments} segment(s), {size} bytes) in {sw.Elapsed.TotalSeconds:F2}s " +
+                    $"(snapshot written at {S(_snapshotDone)}s, waiting for WAL {S(_walWait)}s, applying {S(_apply)}s, fsync {S(flush)}s, quick_check {S(check)}s)");
                 return new RestoreResult
                 {
                     OutputPath = output,
@@ -291,7 +303,9 @@ public sealed class Restorer
             int pageSize = await snapshot.ConfigureAwait(false);
             while (pending.Count > 0)
             {
+                long waitStart = Stopwatch.GetTimestamp();
                 var spooled = WithPageSizeChecked(await pending.Dequeue().ConfigureAwait(false), plan.Generation, pageSize);
+                _walWait += Stopwatch.GetTimestamp() - waitStart;
                 if (spooled.Damage is not null && !options.AllowPartial)
                 {
                     throw spooled.Error!;
@@ -299,7 +313,9 @@ public sealed class Restorer
 
                 if (spooled.LastCommitOffset > WalHeader.Size)
                 {
+                    long applyStart = Stopwatch.GetTimestamp();
                     ApplySpool(spooled, db, pageSize, ct);
+                    _apply += Stopwatch.GetTimestamp() - applyStart;
                     position = new Position(plan.Generation, spooled.Index, spooled.LastCommitOffset);
                 }
 
@@ -334,7 +350,12 @@ public sealed class Restorer
         return new Applied(position, indexes, segments, null);
     }
 
-    private sealed record Spooled(long Index, string Path, WalHeader? Header, long LastCommitOffset, uint DbSize, int SegmentsUsed, string? Damage, ReplicaException? Error);
+    /// <summary>
+    /// One WAL index downloaded and verified into a spool file laid out as the WAL itself (the
+    /// spool offset of a frame is its WAL offset). <see cref="Newest"/> maps each page written by
+    /// a committed transaction to the spool offset of its newest version's page data.
+    /// </summary>
+    private sealed record Spooled(long Index, string Path, WalHeader? Header, long LastCommitOffset, uint DbSize, int SegmentsUsed, string? Damage, ReplicaException? Error, Dictionary<uint, long> Newest);
 
     /// <summary>
     /// An index whose WAL header names another page size than the snapshot's is damage at its
@@ -355,6 +376,11 @@ public sealed class Restorer
     }
 
     /// <summary>Downloads, decodes and verifies one WAL index into a spool file. Never throws for damage: it reports it.</summary>
+    /// <remarks>
+    /// Frames are verified where they were decoded, and each run of verified whole frames goes to
+    /// the spool in one write; the frames' page numbers are noted on the way, so applying the
+    /// index reads only the pages it writes.
+    /// </remarks>
     private async Task<Spooled> SpoolIndexAsync(List<SegmentInfo> group, string spoolPath, long? stopAt, CancellationToken ct)
     {
         await Task.Yield();
@@ -364,192 +390,275 @@ public sealed class Restorer
             Mode = FileMode.CreateNew,
             Access = FileAccess.ReadWrite,
             Share = FileShare.None,
-            BufferSize = 1 << 16,
+            BufferSize = 0,
             UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
         });
-        WalChainVerifier? verifier = null;
-        long expected = 0;
-        int used = 0;
-        byte[]? frame = null;
-        var buffer = new byte[1 << 20];
-        foreach (var seg in group)
+        var state = new SpoolState(index, spoolPath);
+        // Room for a read of 1 MiB after the partial frame (at most one largest frame) kept from the previous one.
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent((1 << 20) + 65536 + WalFrameHeader.Size);
+        try
         {
-            var name = $"generations/{seg.Generation}/wal/{ReplicaNames.SegmentName(seg.Index, seg.Offset)}";
-            ReplicaException Damage(string why) => new(ReplicaErrorCode.SegmentCorrupt,
-                $"WAL segment '{name}' failed verification: {why}. Restore an earlier point with -Index/-Timestamp, or use -AllowPartial to stop before it.", name);
-
-            Spooled Stop(ReplicaException e) => new(index, spoolPath, verifier?.Header, verifier?.LastCommitOffset ?? 0, verifier?.LastCommitDbSize ?? 0, used, e.Message, e);
-
-            if (seg.Offset != expected)
+            long expected = 0;
+            foreach (var seg in group)
             {
-                var missing = $"generations/{seg.Generation}/wal/{ReplicaNames.SegmentName(seg.Index, expected)}";
-                return Stop(new ReplicaException(ReplicaErrorCode.SegmentMissing,
-                    $"The chain is broken before '{name}': the segment at offset {expected} ('{missing}') is missing. Restore an earlier point with -Index/-Timestamp, or use -AllowPartial to restore up to the gap.", missing));
-            }
-
-            long segmentLength = 0;
-            try
-            {
-                await using var raw = await _client.OpenSegmentAsync(seg.Generation, seg.Index, seg.Offset, ct).ConfigureAwait(false);
-                await using var decoded = new VerifiedLz4Stream(raw, name);
-                int frameFill = 0;
-                long lastRaw = 0;
-                int headerFill = 0;
-                var headerBytes = new byte[WalHeader.Size];
-                int n;
-                while ((n = await decoded.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+                var name = $"generations/{seg.Generation}/wal/{ReplicaNames.SegmentName(seg.Index, seg.Offset)}";
+                if (seg.Offset != expected)
                 {
-                    Report("wal", decoded.RawLength - lastRaw);
-                    lastRaw = decoded.RawLength;
-                    segmentLength += n;
-                    var data = buffer.AsSpan(0, n);
-                    if (seg.Offset == 0 && headerFill < WalHeader.Size)
-                    {
-                        int take = Math.Min(WalHeader.Size - headerFill, data.Length);
-                        data[..take].CopyTo(headerBytes.AsSpan(headerFill));
-                        headerFill += take;
-                        data = data[take..];
-                        if (headerFill == WalHeader.Size)
-                        {
-                            var h = WalHeader.Parse(headerBytes);
-                            if (h.Validate(headerBytes) is { } bad)
-                            {
-                                return Stop(Damage(bad));
-                            }
-
-                            verifier = new WalChainVerifier(h);
-                            frame = new byte[h.FrameSize];
-                            spool.Write(headerBytes);
-                        }
-                    }
-
-                    if (verifier is null || frame is null)
-                    {
-                        if (data.Length > 0)
-                        {
-                            return Stop(Damage("the index has no WAL header"));
-                        }
-
-                        continue;
-                    }
-
-                    while (data.Length > 0)
-                    {
-                        int take = Math.Min(frame.Length - frameFill, data.Length);
-                        data[..take].CopyTo(frame.AsSpan(frameFill));
-                        frameFill += take;
-                        data = data[take..];
-                        if (frameFill == frame.Length)
-                        {
-                            if (stopAt is { } limit && verifier.Offset >= limit)
-                            {
-                                // An exact position inside this segment: frames past it are not applied.
-                                frameFill = 0;
-                                data = default;
-                                break;
-                            }
-
-                            if (verifier.Accept(frame) is { } why)
-                            {
-                                return Stop(Damage(why));
-                            }
-
-                            spool.Write(frame);
-                            frameFill = 0;
-                        }
-                    }
+                    var missing = $"generations/{seg.Generation}/wal/{ReplicaNames.SegmentName(seg.Index, expected)}";
+                    return state.Stop(new ReplicaException(ReplicaErrorCode.SegmentMissing,
+                        $"The chain is broken before '{name}': the segment at offset {expected} ('{missing}') is missing. Restore an earlier point with -Index/-Timestamp, or use -AllowPartial to restore up to the gap.", missing));
                 }
 
-                Report("wal", decoded.RawLength - lastRaw);
-                if (frameFill != 0)
+                try
                 {
-                    return Stop(Damage($"it ends with a partial frame ({frameFill} bytes)"));
+                    long segmentLength = await SpoolSegmentAsync(seg, name, spool, state, buffer, stopAt, ct).ConfigureAwait(false);
+                    if (state.Damage is { } damage)
+                    {
+                        return state.Stop(damage);
+                    }
+
+                    expected += segmentLength;
+                }
+                catch (ReplicaException e) when (e.Code is ReplicaErrorCode.SegmentCorrupt or ReplicaErrorCode.SegmentMissing)
+                {
+                    return state.Stop(e);
                 }
 
-                if (seg.Offset == 0 && headerFill < WalHeader.Size)
-                {
-                    return Stop(Damage("it is shorter than a WAL header"));
-                }
+                state.Used++;
             }
-            catch (ReplicaException e) when (e.Code is ReplicaErrorCode.SegmentCorrupt or ReplicaErrorCode.SegmentMissing)
-            {
-                return Stop(e);
-            }
-
-            expected += segmentLength;
-            used++;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
         }
 
-        spool.Flush();
-        if (verifier is not null && verifier.Offset != verifier.LastCommitOffset)
+        if (state.Verifier is { } v && v.Offset != v.LastCommitOffset)
         {
             // An uncommitted tail is ignored, as SQLite would; Litestream never writes one.
-            _log.Debug($"wal index {index:x8} ends with {verifier.Offset - verifier.LastCommitOffset} uncommitted bytes; ignored");
+            _log.Debug($"wal index {index:x8} ends with {v.Offset - v.LastCommitOffset} uncommitted bytes; ignored");
         }
 
-        return new Spooled(index, spoolPath, verifier?.Header, verifier?.LastCommitOffset ?? 0, verifier?.LastCommitDbSize ?? 0, used, null, null);
+        return state.Result(null, null);
+    }
+
+    /// <summary>What one index's spooling has verified so far.</summary>
+    private sealed class SpoolState(long index, string path)
+    {
+        public WalChainVerifier? Verifier;
+        public int Used;
+        public ReplicaException? Damage;
+
+        /// <summary>Newest page versions of committed transactions, and those of the transaction still open.</summary>
+        public readonly Dictionary<uint, long> Newest = new();
+        public readonly List<(uint Page, long Offset)> SinceCommit = new();
+
+        public Spooled Stop(ReplicaException e) => Result(e.Message, e);
+
+        public Spooled Result(string? damage, ReplicaException? error) =>
+            new(index, path, Verifier?.Header, Verifier?.LastCommitOffset ?? 0, Verifier?.LastCommitDbSize ?? 0, Used, damage, error, Newest);
+    }
+
+    /// <summary>Decodes one segment into the spool; returns its decoded length, or sets <see cref="SpoolState.Damage"/>.</summary>
+    private async Task<long> SpoolSegmentAsync(SegmentInfo seg, string name, FileStream spool, SpoolState state, byte[] buffer, long? stopAt, CancellationToken ct)
+    {
+        ReplicaException Damage(string why) => new(ReplicaErrorCode.SegmentCorrupt,
+            $"WAL segment '{name}' failed verification: {why}. Restore an earlier point with -Index/-Timestamp, or use -AllowPartial to stop before it.", name);
+
+        await using var raw = await _client.OpenSegmentAsync(seg.Generation, seg.Index, seg.Offset, ct).ConfigureAwait(false);
+        await using var decoded = new VerifiedLz4Stream(raw, name);
+        long segmentLength = 0;
+        long lastRaw = 0;
+        int fill = 0;
+        bool needHeader = seg.Offset == 0;
+        int n;
+        while ((n = await decoded.ReadAsync(buffer.AsMemory(fill), ct).ConfigureAwait(false)) > 0)
+        {
+            Report("wal", decoded.RawLength - lastRaw);
+            lastRaw = decoded.RawLength;
+            segmentLength += n;
+            fill += n;
+            int pos = 0;
+            if (needHeader)
+            {
+                if (fill < WalHeader.Size)
+                {
+                    continue;
+                }
+
+                var headerBytes = buffer.AsSpan(0, WalHeader.Size);
+                var h = WalHeader.Parse(headerBytes);
+                if (h.Validate(headerBytes) is { } bad)
+                {
+                    state.Damage = Damage(bad);
+                    return 0;
+                }
+
+                state.Verifier = new WalChainVerifier(h);
+                RandomAccess.Write(spool.SafeFileHandle, headerBytes, 0);
+                needHeader = false;
+                pos = WalHeader.Size;
+            }
+
+            if (state.Verifier is not { } verifier)
+            {
+                state.Damage = Damage("the index has no WAL header");
+                return 0;
+            }
+
+            int start = pos;
+            long startOffset = verifier.Offset;
+            int accepted = VerifyFrames(buffer.AsSpan(0, fill), ref pos, verifier, state, stopAt, out var why);
+            if (accepted > 0)
+            {
+                RandomAccess.Write(spool.SafeFileHandle, buffer.AsSpan(start, accepted), startOffset);
+            }
+
+            if (why is not null)
+            {
+                state.Damage = Damage(why);
+                return 0;
+            }
+
+            // The partial frame at the end waits for the next read.
+            buffer.AsSpan(pos, fill - pos).CopyTo(buffer);
+            fill -= pos;
+            ct.ThrowIfCancellationRequested();
+        }
+
+        Report("wal", decoded.RawLength - lastRaw);
+        if (needHeader)
+        {
+            state.Damage = Damage("it is shorter than a WAL header");
+            return 0;
+        }
+
+        if (fill != 0)
+        {
+            state.Damage = Damage($"it ends with a partial frame ({fill} bytes)");
+            return 0;
+        }
+
+        return segmentLength;
     }
 
     /// <summary>
-    /// Writes the newest committed version of every page in a spooled index, once, in page order:
-    /// one sequential pass over the frame headers, then each run of consecutive page numbers
-    /// gathered into one buffer (up to 1 MiB) and written with one call.
+    /// Verifies the whole frames of <paramref name="data"/> from <paramref name="pos"/> on and
+    /// returns how many bytes from there it accepted (frames past <paramref name="stopAt"/> are
+    /// passed over, not accepted). Stops at the first frame that does not continue the chain,
+    /// with <paramref name="why"/> set and <paramref name="pos"/> on it.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private static int VerifyFrames(ReadOnlySpan<byte> data, ref int pos, WalChainVerifier verifier, SpoolState state, long? stopAt, out string? why)
+    {
+        why = null;
+        int frameSize = verifier.Header.FrameSize;
+        int accepted = 0;
+        while (data.Length - pos >= frameSize)
+        {
+            if (stopAt is { } limit && verifier.Offset >= limit)
+            {
+                // An exact position inside this segment: frames past it are not applied.
+                pos += frameSize;
+                continue;
+            }
+
+            var frame = data.Slice(pos, frameSize);
+            long frameOffset = verifier.Offset;
+            if (verifier.Accept(frame) is { } bad)
+            {
+                why = bad;
+                return accepted;
+            }
+
+            state.SinceCommit.Add((BinaryPrimitives.ReadUInt32BigEndian(frame), frameOffset + WalFrameHeader.Size));
+            if (verifier.LastCommitOffset == verifier.Offset)
+            {
+                foreach (var (page, offset) in state.SinceCommit)
+                {
+                    state.Newest[page] = offset;
+                }
+
+                state.SinceCommit.Clear();
+            }
+
+            pos += frameSize;
+            accepted += frameSize;
+        }
+
+        return accepted;
+    }
+
+    /// <summary>
+    /// Writes the newest committed version of every page of a spooled index that lies within the
+    /// index's final database size, once: the pages are read from the spool in file order, in
+    /// chunks of up to 1 MiB, and each run of consecutive page numbers goes to the database file
+    /// in one gathered write.
     /// </summary>
     private static void ApplySpool(Spooled spooled, FileStream db, int pageSize, CancellationToken ct)
     {
-        var header = spooled.Header!;
-        int frameSize = header.FrameSize;
-        var newest = new Dictionary<uint, long>();
+        int frameSize = pageSize + WalFrameHeader.Size;
+        var pages = new List<(long Offset, uint Page)>(spooled.Newest.Count);
+        foreach (var (page, offset) in spooled.Newest)
+        {
+            if (page <= spooled.DbSize)
+            {
+                pages.Add((offset, page));
+            }
+        }
+
+        pages.Sort();
         using var spool = File.OpenHandle(spooled.Path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
-
-        int batchFrames = Math.Max(1, (1 << 20) / frameSize);
-        var batch = new byte[batchFrames * frameSize];
-        long end = WalHeader.Size + (spooled.LastCommitOffset - WalHeader.Size) / frameSize * frameSize;
-        for (long off = WalHeader.Size; off < end;)
-        {
-            ct.ThrowIfCancellationRequested();
-            int frames = (int)Math.Min(batchFrames, (end - off) / frameSize);
-            ReadExactlyAt(spool, batch.AsSpan(0, frames * frameSize), off, spooled.Path);
-            for (int i = 0; i < frames; i++)
-            {
-                newest[BinaryPrimitives.ReadUInt32BigEndian(batch.AsSpan(i * frameSize, 4))] = off + ((long)i * frameSize) + WalFrameHeader.Size;
-            }
-
-            off += (long)frames * frameSize;
-        }
-
         var target = db.SafeFileHandle;
-        int maxRun = Math.Max(1, (1 << 20) / pageSize);
-        var run = batch.Length >= maxRun * pageSize ? batch : new byte[maxRun * pageSize];
-        uint runStart = 0;
-        int runLength = 0;
-        void WriteRun()
+        int chunkFrames = Math.Max(1, (1 << 20) / frameSize);
+        var chunk = System.Buffers.ArrayPool<byte>.Shared.Rent(chunkFrames * frameSize);
+        var run = new List<ReadOnlyMemory<byte>>(chunkFrames);
+        try
         {
-            if (runLength > 0)
-            {
-                RandomAccess.Write(target, run.AsSpan(0, runLength * pageSize), (long)(runStart - 1) * pageSize);
-                runLength = 0;
-            }
-        }
-
-        foreach (var (pgno, off) in newest.Where(kv => kv.Key <= spooled.DbSize).OrderBy(kv => kv.Key))
-        {
-            if (runLength > 0 && (pgno != runStart + (uint)runLength || runLength == maxRun))
+            for (int i = 0; i < pages.Count;)
             {
                 ct.ThrowIfCancellationRequested();
-                WriteRun();
-            }
+                // The chunk starts at this page's frame and covers the following frames it can hold.
+                long chunkStart = pages[i].Offset - WalFrameHeader.Size;
+                int j = i;
+                while (j < pages.Count && pages[j].Offset - WalFrameHeader.Size + frameSize - chunkStart <= (long)chunkFrames * frameSize)
+                {
+                    j++;
+                }
 
-            if (runLength == 0)
-            {
-                runStart = pgno;
-            }
+                int length = (int)(pages[j - 1].Offset - WalFrameHeader.Size + frameSize - chunkStart);
+                ReadExactlyAt(spool, chunk.AsSpan(0, length), chunkStart, spooled.Path);
+                uint runStart = 0;
+                for (int k = i; k < j; k++)
+                {
+                    var (offset, page) = pages[k];
+                    if (run.Count > 0 && page != runStart + (uint)run.Count)
+                    {
+                        RandomAccess.Write(target, run, (long)(runStart - 1) * pageSize);
+                        run.Clear();
+                    }
 
-            ReadExactlyAt(spool, run.AsSpan(runLength * pageSize, pageSize), off, spooled.Path);
-            runLength++;
+                    if (run.Count == 0)
+                    {
+                        runStart = page;
+                    }
+
+                    run.Add(chunk.AsMemory((int)(offset - chunkStart), pageSize));
+                }
+
+                if (run.Count > 0)
+                {
+                    RandomAccess.Write(target, run, (long)(runStart - 1) * pageSize);
+                    run.Clear();
+                }
+
+                i = j;
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(chunk);
         }
 
-        WriteRun();
         db.SetLength((long)spooled.DbSize * pageSize);
     }
 

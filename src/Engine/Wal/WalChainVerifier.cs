@@ -47,6 +47,7 @@ public sealed class WalChainVerifier
     /// Checks one whole frame (24-byte header plus page). Returns null and advances when the frame
     /// continues the chain, otherwise returns why it does not and leaves the state unchanged.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public string? Accept(ReadOnlySpan<byte> frame)
     {
         if (frame.Length != Header.FrameSize)
