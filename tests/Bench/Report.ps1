@@ -72,9 +72,9 @@ function Write-BenchReport {
         & $add
         & $add (Get-MeasuredLine $r)
         & $add
-        & $add ("Replica made by Litestream itself: a database of {0} MB (snapshot {1} MB stored, LZ4) and {2} MB of stored WAL history in {3} segments across {4} WAL indexes (rows rewritten in {5} transactions). Median (min-max) of {6} rounds, tools alternating; every first-round restore was checked against the source's ``.sha3sum``." -f $h.DatabaseMB, $h.SnapshotStoredMB, $h.WalStoredMB, $h.WalSegments, $h.WalIndexes, $restore.Settings.RestoreTx, $restore.Settings.RestoreRounds)
+        & $add ("Replica made by Litestream itself: a database of {0} MB (snapshot {1} MB stored, LZ4) and {2} MB of stored WAL history in {3} segments across {4} WAL indexes (rows rewritten in {5} transactions). Median (min-max) of {6} rounds, tools alternating, after a warm-up round that is not counted; every warm-up restore was checked against the source's ``.sha3sum``." -f $h.DatabaseMB, $h.SnapshotStoredMB, $h.WalStoredMB, $h.WalSegments, $h.WalIndexes, $restore.Settings.RestoreTx, $restore.Settings.RestoreRounds)
         & $add
-        & $add '"Wall" is the whole command (ours: a fresh `pwsh -NoProfile` that imports the module and runs `Restore-SqliteReplica`, so pwsh start-up is included; Litestream: `litestream restore -config`). "Inside" is the time `Restore-SqliteReplica` itself took. The floor is measured in the same round: `lz4 -d` of the snapshot to disk with fsync, then reading every segment (`cat`, or `curl` GETs from moto, 8 in parallel).'
+        & $add '"Wall" is the whole command (ours: a fresh `pwsh -NoProfile` that imports the module and runs `Restore-SqliteReplica`, so pwsh start-up is included; Litestream: `litestream restore -config`). "Inside" is the time `Restore-SqliteReplica` itself took. The floor is measured in the same round: `lz4 -d` of the snapshot to disk with fsync, then reading every segment (`cat`, or `curl` GETs from moto, 8 in parallel). Every run starts after a `sync`, so no run pays for the previous run''s dirty pages.'
         & $add
         & $add '| Replica | SqliteReplica wall (s) | SqliteReplica inside (s) | Litestream wall (s) | Floor (s) | ours wall / Litestream | ours inside / Litestream | ours inside / floor | Litestream / floor |'
         & $add '|---|---|---|---|---|---|---|---|---|'

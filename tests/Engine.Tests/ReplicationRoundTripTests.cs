@@ -104,6 +104,36 @@ public class ReplicationRoundTripTests
     }
 
     [Fact]
+    public async Task Restore_equals_source_with_512_byte_pages_rewritten_in_long_runs()
+    {
+        // The smallest page size: 1 MiB of spool holds about 1950 frames, more pages than one
+        // gathered write is given (512), so long runs of consecutive pages are written in parts.
+        using var db = new TestDb(pageSize: 512);
+        var log = new ListLog();
+        var (capture, syncer, client) = Start(db, log);
+        using (capture)
+        {
+            db.Insert(0, 3000, perTx: 3000, blobBytes: 300);
+            capture.Sync(default);
+            await syncer.SyncAsync(default);
+            using (var c = db.Open())
+            {
+                TestDb.Exec(c, "UPDATE t SET b = randomblob(300)");
+            }
+
+            capture.Sync(default);
+            await syncer.SyncAsync(default);
+            Assert.Equal(capture.Position, syncer.ConfirmedPosition);
+        }
+
+        var output = Path.Combine(db.Dir, "restored.db");
+        await Restore(client, output);
+        Assert.Equal("ok", TestDb.IntegrityCheck(output));
+        Assert.Equal(TestDb.Digest(db.DbPath), TestDb.Digest(output));
+        Assert.Equal(3000L, TestDb.Count(output));
+    }
+
+    [Fact]
     public async Task Restore_by_index_stops_at_that_index()
     {
         using var db = new TestDb();

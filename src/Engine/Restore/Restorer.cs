@@ -639,6 +639,8 @@ public sealed class Restorer
     /// </summary>
     private static void ApplySpool(Spooled spooled, FileStream db, int pageSize, CancellationToken ct)
     {
+        // Pages per gathered write: well under the system's limit of buffers per call (IOV_MAX, 1024 on Linux).
+        const int MaxGather = 512;
         int frameSize = pageSize + WalFrameHeader.Size;
         var pages = new List<(long Offset, uint Page)>(spooled.Newest.Count);
         foreach (var (page, offset) in spooled.Newest)
@@ -674,7 +676,7 @@ public sealed class Restorer
                 for (int k = i; k < j; k++)
                 {
                     var (offset, page) = pages[k];
-                    if (run.Count > 0 && page != runStart + (uint)run.Count)
+                    if (run.Count > 0 && (page != runStart + (uint)run.Count || run.Count == MaxGather))
                     {
                         RandomAccess.Write(target, run, (long)(runStart - 1) * pageSize);
                         run.Clear();
