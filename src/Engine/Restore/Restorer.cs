@@ -47,6 +47,8 @@ public sealed class Restorer
     {
         var sw = Stopwatch.StartNew();
         _progress = progress;
+        _snapshotDone = _walWait = _apply = 0;
+        Interlocked.Exchange(ref _bytesRead, 0);
         // An output that is a symbolic link is written where it leads, as SQLite would open it:
         // the link stays, the file it names is replaced (with -Force), and the stale -wal/-shm
         // removed are the target's, which SQLite would otherwise replay into the new file.
