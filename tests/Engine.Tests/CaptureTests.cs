@@ -954,23 +954,42 @@ public class CaptureTests
         Assert.Null(WalIndexHeader.TryParse(both));
     }
 
-    [Fact]
-    public async Task An_application_checkpointing_after_every_commit_cannot_restart_the_wal_under_the_held_read()
+    /// <summary>
+    /// Five rows replicated, then <paramref name="application"/> run against the database by
+    /// another process (sqlite3: SQLite sees the locks of its own process's connections through
+    /// its own bookkeeping, so only another process shows what the capture's locks really do in
+    /// the kernel). Checks the generation was kept and the restore equals the source with
+    /// <paramref name="expectedRows"/> rows; returns the positions before and after.
+    /// </summary>
+    private static async Task<(Position Start, Position End)> RunApplicationProcessAsync(Func<Harness, Sqlite3Process, Task> application, int expectedRows)
     {
         using var db = new TestDb();
         using var h = new Harness(db);
         db.Insert(0, 5);
         await h.SyncAsync();
         var start = h.Capture.Position;
+        using (var app = new Sqlite3Process(db.DbPath))
+        {
+            await application(h, app);
+        }
 
+        await h.SyncAsync();
+        var end = h.Capture.Position;
+        Assert.True(start.Generation == end.Generation, h.Log.ToString());
+        var (output, _) = await h.RestoreAsync();
+        AssertRestoredEqual(db.DbPath, output);
+        Assert.Equal(expectedRows, TestDb.Count(output));
+        return (start, end);
+    }
+
+    [Fact]
+    public async Task An_application_checkpointing_after_every_commit_cannot_restart_the_wal_under_the_held_read()
+    {
         // The application runs its own PASSIVE checkpoint after every commit. SQLite restarts a
         // WAL only when every frame is checkpointed and no reader holds a WAL snapshot; the
         // capture's read transaction keeps that from happening more than once between its own
         // checkpoints (so nothing is overwritten before it is copied, and no generation is lost).
-        // The application is another process (sqlite3): SQLite sees locks of other connections
-        // of its own process through its own bookkeeping, so only another process shows whether
-        // the capture really holds its read lock in the kernel.
-        using (var app = new Sqlite3Process(db.DbPath))
+        var (start, end) = await RunApplicationProcessAsync((h, app) =>
         {
             app.Run("PRAGMA wal_autocheckpoint = 0;");
             for (int i = 0; i < 30; i++)
@@ -978,15 +997,10 @@ public class CaptureTests
                 app.Run($"INSERT INTO t (id, v) VALUES ({100 + i}, 'app {i}'); PRAGMA wal_checkpoint(PASSIVE);");
                 h.Capture.Sync(default, force: true);
             }
-        }
 
-        await h.SyncAsync();
-        var end = h.Capture.Position;
-        Assert.True(start.Generation == end.Generation, h.Log.ToString());
-        Assert.True(end.Index <= start.Index + 1, $"the WAL restarted {end.Index - start.Index} times under the held read\n{h.Log}");
-        var (output, _) = await h.RestoreAsync();
-        AssertRestoredEqual(db.DbPath, output);
-        Assert.Equal(35, TestDb.Count(output));
+            return Task.CompletedTask;
+        }, expectedRows: 35);
+        Assert.True(end.Index <= start.Index + 1, $"the WAL restarted {end.Index - start.Index} times under the held read");
     }
 
     [Fact]
@@ -997,12 +1011,7 @@ public class CaptureTests
         // again in a few milliseconds (a fast writer at SQLite's default autocheckpoint does).
         // Waiting with our read let go allowed two restarts unseen: a new generation. The read
         // may go only for the instant of each attempt.
-        using var db = new TestDb();
-        using var h = new Harness(db);
-        db.Insert(0, 5);
-        await h.SyncAsync();
-        var start = h.Capture.Position;
-        using (var app = new Sqlite3Process(db.DbPath))
+        await RunApplicationProcessAsync(async (h, app) =>
         {
             app.Run("PRAGMA wal_autocheckpoint = 0; PRAGMA busy_timeout = 5000;");
             for (int round = 0; round < 3; round++)
@@ -1020,13 +1029,7 @@ public class CaptureTests
                 await checkpoint;
                 h.Capture.Sync(default, force: true);
             }
-        }
-
-        await h.SyncAsync();
-        Assert.True(start.Generation == h.Capture.Position.Generation, h.Log.ToString());
-        var (output, _) = await h.RestoreAsync();
-        AssertRestoredEqual(db.DbPath, output);
-        Assert.Equal(20, TestDb.Count(output));
+        }, expectedRows: 20);
     }
 
     [Theory]
@@ -1035,12 +1038,7 @@ public class CaptureTests
     [InlineData("PASSIVE")]
     public async Task Another_process_running_its_own_checkpoints_keeps_the_generation_and_every_commit(string mode)
     {
-        using var db = new TestDb();
-        using var h = new Harness(db);
-        db.Insert(0, 5);
-        await h.SyncAsync();
-        var start = h.Capture.Position;
-        using (var app = new Sqlite3Process(db.DbPath))
+        await RunApplicationProcessAsync(async (h, app) =>
         {
             app.Run("PRAGMA wal_autocheckpoint = 0; PRAGMA busy_timeout = 200;");
             for (int i = 0; i < 12; i++)
@@ -1052,13 +1050,7 @@ public class CaptureTests
                     await h.SyncAsync();
                 }
             }
-        }
-
-        await h.SyncAsync();
-        Assert.True(start.Generation == h.Capture.Position.Generation, h.Log.ToString());
-        var (output, _) = await h.RestoreAsync();
-        AssertRestoredEqual(db.DbPath, output);
-        Assert.Equal(17, TestDb.Count(output));
+        }, expectedRows: 17);
     }
 
     [Fact]

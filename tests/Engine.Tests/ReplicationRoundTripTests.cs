@@ -68,27 +68,25 @@ public class ReplicationRoundTripTests
         Assert.Empty(Directory.GetFiles(db.Dir, "*restore-tmp*"));
     }
 
-    [Fact]
-    public async Task Restore_equals_source_when_an_index_rewrites_long_runs_of_pages_and_the_database_shrinks()
+    /// <summary>
+    /// Replicates what <paramref name="insert"/> wrote, then one index of <paramref name="rewrites"/>
+    /// (the application's own connection), restores, and checks the copy equals the source.
+    /// </summary>
+    private static async Task AssertRestoredEqualAfterRewrites(TestDb db, Action insert, long expectedRows, params string[] rewrites)
     {
-        // Runs of consecutive pages longer than one gathered write (1 MiB = 256 pages of 4 KiB),
-        // pages written twice in one index (the newest must win), scattered single pages, and a
-        // VACUUM that makes the database smaller than pages the WAL still holds.
-        using var db = new TestDb();
         var log = new ListLog();
         var (capture, syncer, client) = Start(db, log);
         using (capture)
         {
-            db.Insert(0, 1200, perTx: 400, blobBytes: 3000);
+            insert();
             capture.Sync(default);
             await syncer.SyncAsync(default);
             using (var c = db.Open())
             {
-                TestDb.Exec(c, "UPDATE t SET b = randomblob(3000) WHERE id < 700");
-                TestDb.Exec(c, "UPDATE t SET b = randomblob(3000) WHERE id BETWEEN 100 AND 300");
-                TestDb.Exec(c, "UPDATE t SET b = randomblob(2000) WHERE id % 97 = 0");
-                TestDb.Exec(c, "DELETE FROM t WHERE id >= 900");
-                TestDb.Exec(c, "VACUUM");
+                foreach (var sql in rewrites)
+                {
+                    TestDb.Exec(c, sql);
+                }
             }
 
             capture.Sync(default);
@@ -100,7 +98,22 @@ public class ReplicationRoundTripTests
         await Restore(client, output);
         Assert.Equal("ok", TestDb.IntegrityCheck(output));
         Assert.Equal(TestDb.Digest(db.DbPath), TestDb.Digest(output));
-        Assert.Equal(900L, TestDb.Count(output));
+        Assert.Equal(expectedRows, TestDb.Count(output));
+    }
+
+    [Fact]
+    public async Task Restore_equals_source_when_an_index_rewrites_long_runs_of_pages_and_the_database_shrinks()
+    {
+        // Runs of consecutive pages longer than one gathered write (1 MiB = 256 pages of 4 KiB),
+        // pages written twice in one index (the newest must win), scattered single pages, and a
+        // VACUUM that makes the database smaller than pages the WAL still holds.
+        using var db = new TestDb();
+        await AssertRestoredEqualAfterRewrites(db, () => db.Insert(0, 1200, perTx: 400, blobBytes: 3000), 900L,
+            "UPDATE t SET b = randomblob(3000) WHERE id < 700",
+            "UPDATE t SET b = randomblob(3000) WHERE id BETWEEN 100 AND 300",
+            "UPDATE t SET b = randomblob(2000) WHERE id % 97 = 0",
+            "DELETE FROM t WHERE id >= 900",
+            "VACUUM");
     }
 
     [Fact]
@@ -109,28 +122,8 @@ public class ReplicationRoundTripTests
         // The smallest page size: 1 MiB of spool holds about 1950 frames, more pages than one
         // gathered write is given (512), so long runs of consecutive pages are written in parts.
         using var db = new TestDb(pageSize: 512);
-        var log = new ListLog();
-        var (capture, syncer, client) = Start(db, log);
-        using (capture)
-        {
-            db.Insert(0, 3000, perTx: 3000, blobBytes: 300);
-            capture.Sync(default);
-            await syncer.SyncAsync(default);
-            using (var c = db.Open())
-            {
-                TestDb.Exec(c, "UPDATE t SET b = randomblob(300)");
-            }
-
-            capture.Sync(default);
-            await syncer.SyncAsync(default);
-            Assert.Equal(capture.Position, syncer.ConfirmedPosition);
-        }
-
-        var output = Path.Combine(db.Dir, "restored.db");
-        await Restore(client, output);
-        Assert.Equal("ok", TestDb.IntegrityCheck(output));
-        Assert.Equal(TestDb.Digest(db.DbPath), TestDb.Digest(output));
-        Assert.Equal(3000L, TestDb.Count(output));
+        await AssertRestoredEqualAfterRewrites(db, () => db.Insert(0, 3000, perTx: 3000, blobBytes: 300), 3000L,
+            "UPDATE t SET b = randomblob(300)");
     }
 
     [Fact]

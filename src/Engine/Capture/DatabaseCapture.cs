@@ -850,8 +850,6 @@ public sealed class DatabaseCapture : IDisposable
     /// before <paramref name="limit"/> (the published commit point), then cuts the shadow back
     /// to the last commit frame and fsyncs it.
     /// </summary>
-    private const int CopyBatchBytes = 256 << 10;
-
     private void CopyFrames(string shadowPath, WalChainVerifier verifier, long index, long limit)
     {
         long start = verifier.LastCommitOffset;
@@ -870,10 +868,9 @@ public sealed class DatabaseCapture : IDisposable
             return;
         }
 
-        // A pooled buffer of at most 256 KiB, sized to what there is to copy: this runs on every
-        // look at the WAL, and a fresh multi-MB array each time was most of the replicator's
-        // allocation (and of its CPU, zeroing it) under steady writes.
-        int batch = (int)Math.Clamp((walLength - start) / frameSize, 1, Math.Max(1, CopyBatchBytes / frameSize));
+        // Pooled and sized to what there is to copy: a fresh multi-MB array at every look was most
+        // of the replicator's allocation (and of its CPU, zeroing it) under steady writes.
+        int batch = verifier.Header.FrameBatchBytes(walLength - start) / frameSize;
         var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(batch * frameSize);
         long pos = start;
         FileStream? shadow = null;

@@ -50,13 +50,9 @@ public sealed class VerifiedLz4Stream : IO.ReadOnlyStream
         {
             n = _decoder.Read(buffer);
         }
-        catch (Lz4Frame.SecondFrameException e)
-        {
-            throw Corrupt("it has bytes after its LZ4 frame (a second frame)", e);
-        }
         catch (Exception e) when (e is not ReplicaException and not OperationCanceledException)
         {
-            throw Corrupt($"it is not a valid LZ4 frame ({e.Message})", e);
+            throw Undecodable(e);
         }
 
         if (n > 0)
@@ -81,13 +77,9 @@ public sealed class VerifiedLz4Stream : IO.ReadOnlyStream
         {
             n = await _decoder.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
         }
-        catch (Lz4Frame.SecondFrameException e)
-        {
-            throw Corrupt("it has bytes after its LZ4 frame (a second frame)", e);
-        }
         catch (Exception e) when (e is not ReplicaException and not OperationCanceledException)
         {
-            throw Corrupt($"it is not a valid LZ4 frame ({e.Message})", e);
+            throw Undecodable(e);
         }
 
         if (n > 0)
@@ -125,6 +117,10 @@ public sealed class VerifiedLz4Stream : IO.ReadOnlyStream
             throw Corrupt($"it has {extra} byte(s) after its LZ4 frame (a second frame or garbage)");
         }
     }
+
+    private ReplicaException Undecodable(Exception e) => e is Lz4Frame.SecondFrameException
+        ? Corrupt("it has bytes after its LZ4 frame (a second frame)", e)
+        : Corrupt($"it is not a valid LZ4 frame ({e.Message})", e);
 
     private ReplicaException Corrupt(string why, Exception? inner = null) =>
         new(ReplicaErrorCode.SegmentCorrupt, $"Replica object '{_objectName}' is corrupt: {why}. Restore an earlier point (-Index/-Timestamp) or use -AllowPartial to stop before it.", _objectName, inner);

@@ -57,7 +57,7 @@ internal static class SegmentReader
 
         long pos = Math.Max(offset, WalHeader.Size);
         fs.Position = pos;
-        int capacity = (int)Math.Clamp((end - pos) / header.FrameSize, 1, Math.Max(1, (256 << 10) / header.FrameSize)) * header.FrameSize;
+        int capacity = header.FrameBatchBytes(end - pos);
         var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(capacity);
         try
         {

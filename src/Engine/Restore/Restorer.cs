@@ -25,6 +25,7 @@ public sealed class Restorer
     private IProgress<RestoreProgress>? _progress;
 
     // Where the time went, for the closing verbose line (ticks of Stopwatch).
+    private long _started;
     private long _snapshotDone;
     private long _walWait;
     private long _apply;
@@ -47,6 +48,7 @@ public sealed class Restorer
     {
         var sw = Stopwatch.StartNew();
         _progress = progress;
+        _started = Stopwatch.GetTimestamp();
         _snapshotDone = _walWait = _apply = 0;
         Interlocked.Exchange(ref _bytesRead, 0);
         // An output that is a symbolic link is written where it leads, as SQLite would open it:
@@ -78,8 +80,7 @@ public sealed class Restorer
                 // The snapshot is decoded while the first WAL indexes download and verify; no page
                 // is applied before the snapshot is complete.
                 using var snapshotStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                var snapshot = WriteSnapshotAsync(plan, db, snapshotStop.Token).ContinueWith(
-                    t => { _snapshotDone = sw.ElapsedTicks; return t; }, TaskScheduler.Default).Unwrap();
+                var snapshot = WriteSnapshotAsync(plan, db, snapshotStop.Token);
                 Applied applied;
                 try
                 {
@@ -270,6 +271,7 @@ public sealed class Restorer
         }
 
         Report("snapshot", decoded.RawLength - lastRaw);
+        _snapshotDone = Stopwatch.GetTimestamp() - _started;
         var header = new byte[100];
         db.Position = 0;
         int got = await db.ReadAtLeastAsync(header, header.Length, throwOnEndOfStream: false, ct).ConfigureAwait(false);
@@ -493,8 +495,10 @@ public sealed class Restorer
         public int Used;
         public ReplicaException? Damage;
 
-        /// <summary>Newest page versions of committed transactions, and those of the transaction still open.</summary>
+        /// <summary>Spool offset of each page's newest version written by a committed transaction.</summary>
         public readonly Dictionary<uint, long> Newest = new();
+
+        /// <summary>Pages of the transaction still open, moved into <see cref="Newest"/> at its commit frame.</summary>
         public readonly List<(uint Page, long Offset)> SinceCommit = new();
 
         public Spooled Stop(ReplicaException e) => Result(e.Message, e);
@@ -659,6 +663,16 @@ public sealed class Restorer
         int chunkFrames = Math.Max(1, (1 << 20) / frameSize);
         var chunk = System.Buffers.ArrayPool<byte>.Shared.Rent(chunkFrames * frameSize);
         var run = new List<ReadOnlyMemory<byte>>(chunkFrames);
+        uint runStart = 0;
+        void WriteRun()
+        {
+            if (run.Count > 0)
+            {
+                RandomAccess.Write(target, run, (long)(runStart - 1) * pageSize);
+                run.Clear();
+            }
+        }
+
         try
         {
             for (int i = 0; i < pages.Count;)
@@ -674,14 +688,12 @@ public sealed class Restorer
 
                 int length = (int)(pages[j - 1].Offset - WalFrameHeader.Size + frameSize - chunkStart);
                 ReadExactlyAt(spool, chunk.AsSpan(0, length), chunkStart, spooled.Path);
-                uint runStart = 0;
                 for (int k = i; k < j; k++)
                 {
                     var (offset, page) = pages[k];
                     if (run.Count > 0 && (page != runStart + (uint)run.Count || run.Count == MaxGather))
                     {
-                        RandomAccess.Write(target, run, (long)(runStart - 1) * pageSize);
-                        run.Clear();
+                        WriteRun();
                     }
 
                     if (run.Count == 0)
@@ -692,11 +704,8 @@ public sealed class Restorer
                     run.Add(chunk.AsMemory((int)(offset - chunkStart), pageSize));
                 }
 
-                if (run.Count > 0)
-                {
-                    RandomAccess.Write(target, run, (long)(runStart - 1) * pageSize);
-                    run.Clear();
-                }
+                // The chunk's buffer is reused for the next one: its run is written first.
+                WriteRun();
 
                 i = j;
             }

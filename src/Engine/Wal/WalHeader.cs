@@ -96,5 +96,13 @@ public sealed record WalHeader(
     /// <summary>Rounds a WAL stream length down to a frame boundary (lengths under 32 count as 0).</summary>
     public long AlignDown(long length) => length < Size ? 0 : Size + (length - Size) / FrameSize * FrameSize;
 
+    /// <summary>
+    /// Size of a copy buffer for <paramref name="available"/> bytes of frames: whole frames, at
+    /// least one, at most <paramref name="maxBytes"/>. Copies run on every look at the WAL and on
+    /// every upload, so the buffer (pooled by callers) is sized to the work, not to the maximum.
+    /// </summary>
+    public int FrameBatchBytes(long available, int maxBytes = 256 << 10) =>
+        (int)Math.Clamp(available / FrameSize, 1, Math.Max(1, maxBytes / FrameSize)) * FrameSize;
+
     public override string ToString() => $"salt {Salt1:x8}-{Salt2:x8} seq {CheckpointSequence} page {PageSize}";
 }
