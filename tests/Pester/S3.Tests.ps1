@@ -580,7 +580,13 @@ dbs:
             Start-Sleep -Milliseconds 2200
             $timestamp = [DateTimeOffset]::UtcNow
             Start-Sleep -Milliseconds 2200
-            $null = Invoke-Writer write --db $s.Db --count 300 --rows-per-tx 3 --blob-bytes 200
+            # In three batches with pauses longer than litestream's sync interval, so that several
+            # of its syncs find more than 20 pages and checkpoint (one quick burst can be taken in
+            # by a single sync: one checkpoint, and too few WAL indexes for the checks below).
+            foreach ($batch in 1..3) {
+                $null = Invoke-Writer write --db $s.Db --count 100 --rows-per-tx 3 --blob-bytes 200
+                Start-Sleep -Milliseconds 700
+            }
             $final = Get-DbDump -Path $s.Db
             $null = Wait-Until -TimeoutSeconds 30 -IntervalMilliseconds 500 -Message 'litestream to upload phase 2' -Condition {
                 (Restore-S3Replica -Url $url).Dump.digest -eq $final.digest
