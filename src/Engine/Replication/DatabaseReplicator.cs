@@ -146,10 +146,13 @@ public sealed class DatabaseReplicator : IAsyncDisposable
 
                 sinceLook.Restart();
 
+                // Re-armed before the look, not after: a write the look does not see wakes the
+                // next one, and until the first write after this the files carry no watch.
+                _changes?.Arm();
+
                 // A file-change notification forces a full look; the timer's poll may take the
                 // one-stat idle path (size and mtime unchanged).
                 copied = Capture.Sync(ct, force: notified);
-                _changes?.Arm();
                 CleanShadows();
                 EnforceShadowCap();
                 failures = 0;
