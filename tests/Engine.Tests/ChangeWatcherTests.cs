@@ -6,13 +6,6 @@ namespace SqliteReplica.Engine.Tests;
 /// <summary>The inotify watcher that wakes the monitor: only its database's files, once per look.</summary>
 public class ChangeWatcherTests
 {
-    private sealed class NullLog : IEngineLog
-    {
-        public void Write(EngineLogLevel level, string message)
-        {
-        }
-    }
-
     private static bool WaitFor(Func<bool> condition, int milliseconds)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();

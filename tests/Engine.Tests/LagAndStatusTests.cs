@@ -203,6 +203,66 @@ public class LagAndStatusTests
     }
 
     [Fact]
+    public async Task With_a_monitor_interval_longer_than_the_heartbeat_the_status_stays_fresh_and_healthy()
+    {
+        // The heartbeat is rewritten every second whatever the monitor interval: readers call a
+        // status older than three beats stale. It used to be written only at each poll.
+        using var db = new TestDb();
+        db.Insert(0, 5);
+        var options = new CaptureOptions { MonitorInterval = TimeSpan.FromSeconds(10) };
+        await using var replicator = new DatabaseReplicator(db.DbPath, options, [(new FileReplicaClient(db.ReplicaDir), new ReplicaOptions())], new NullLog());
+        Assert.Equal(TimeSpan.FromSeconds(1), replicator.HeartbeatInterval);
+        using var cts = new CancellationTokenSource();
+        var run = replicator.RunAsync(cts.Token);
+        try
+        {
+            var meta = replicator.Capture.Meta.Root;
+            var stamps = new List<DateTimeOffset>();
+            for (int i = 0; i < 5; i++)
+            {
+                await Task.Delay(1000);
+                var state = StatusFile.Read(meta, out var problem);
+                Assert.Null(problem);
+                Assert.NotNull(state);
+                stamps.Add(state!.HeartbeatAt);
+                var age = DateTimeOffset.UtcNow - state.HeartbeatAt;
+                Assert.True(age < TimeSpan.FromSeconds(2), $"status {age.TotalMilliseconds:0} ms old after {i + 1} s, monitor interval 10 s");
+            }
+
+            Assert.True(stamps.Distinct().Count() >= 4, string.Join(", ", stamps));
+        }
+        finally
+        {
+            cts.Cancel();
+            await run;
+        }
+    }
+
+    [Fact]
+    public void Every_database_of_a_process_wakes_on_the_same_beat()
+    {
+        var interval = TimeSpan.FromMilliseconds(1000);
+        for (int i = 0; i < 20; i++)
+        {
+            long before = Environment.TickCount64;
+            var until = DatabaseReplicator.UntilNextBeat(interval);
+            long after = Environment.TickCount64;
+            Assert.InRange(until, TimeSpan.FromMilliseconds(1), interval);
+
+            // The beat it points at is a multiple of the interval on the monotonic clock,
+            // whichever moment (and so whichever database) asked.
+            bool onBeat = false;
+            for (long t = before; t <= after; t++)
+            {
+                onBeat |= (t + (long)until.TotalMilliseconds) % 1000 == 0;
+            }
+
+            Assert.True(onBeat, $"{until.TotalMilliseconds} ms from {before}..{after} is not on the shared beat");
+            Thread.Sleep(37);
+        }
+    }
+
+    [Fact]
     public void A_corrupt_status_file_is_reported_as_corrupt_not_as_no_replicator_and_stays_unhealthy()
     {
         using var db = new TestDb();

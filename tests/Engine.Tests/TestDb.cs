@@ -129,3 +129,11 @@ internal sealed class TestDb : IDisposable
         }
     }
 }
+
+/// <summary>A log that drops everything.</summary>
+internal sealed class NullLog : SqliteReplica.Engine.Logging.IEngineLog
+{
+    public void Write(SqliteReplica.Engine.Logging.EngineLogLevel level, string message)
+    {
+    }
+}

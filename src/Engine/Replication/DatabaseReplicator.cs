@@ -128,41 +128,52 @@ public sealed class DatabaseReplicator : IAsyncDisposable
     {
         int failures = 0;
         bool notified = true;
+        bool look = true;
         var sinceLook = Stopwatch.StartNew();
         bool copied = false;
         while (!ct.IsCancellationRequested)
         {
             try
             {
-                // Under steady writes notifications come for every write: after a look that
-                // copied something, looks closer together than the spacing are merged into one
-                // (a look copies everything committed so far). After a look that found nothing
-                // (a commit still being written), the next notification is looked at at once.
-                var spacing = _captureOptions.MinLookSpacing - sinceLook.Elapsed;
-                if (notified && copied && spacing > TimeSpan.Zero)
+                if (look)
                 {
-                    await Task.Delay(spacing, ct).ConfigureAwait(false);
+                    // Under steady writes notifications come for every write: after a look that
+                    // copied something, looks closer together than the spacing are merged into one
+                    // (a look copies everything committed so far). After a look that found nothing
+                    // (a commit still being written), the next notification is looked at at once.
+                    var spacing = _captureOptions.MinLookSpacing - sinceLook.Elapsed;
+                    if (notified && copied && spacing > TimeSpan.Zero)
+                    {
+                        await Task.Delay(spacing, ct).ConfigureAwait(false);
+                    }
+
+                    sinceLook.Restart();
+
+                    // Re-armed before the look, not after: a write the look does not see wakes the
+                    // next one, and until the first write after this the files carry no watch.
+                    _changes?.Arm();
+
+                    // A file-change notification forces a full look; the timer's poll may take the
+                    // one-stat idle path (size and mtime unchanged).
+                    copied = Capture.Sync(ct, force: notified);
+                    CleanShadows();
+                    EnforceShadowCap();
+                    failures = 0;
+                    LastError = null;
                 }
 
-                sinceLook.Restart();
-
-                // Re-armed before the look, not after: a write the look does not see wakes the
-                // next one, and until the first write after this the files carry no watch.
-                _changes?.Arm();
-
-                // A file-change notification forces a full look; the timer's poll may take the
-                // one-stat idle path (size and mtime unchanged).
-                copied = Capture.Sync(ct, force: notified);
-                CleanShadows();
-                EnforceShadowCap();
-                failures = 0;
-                LastError = null;
                 PublishStatusIfDue();
                 CallHeartbeatIfDue();
+
                 // A commit whose frames are written but not yet published in the wal-index is
-                // looked at again within milliseconds instead of at the next poll.
-                var wait = Capture.AwaitingPublication ? TimeSpan.FromMilliseconds(5) : _captureOptions.MonitorInterval;
+                // looked at again within milliseconds instead of at the next beat. Otherwise the
+                // loop sleeps until the next heartbeat beat, which every database of the process
+                // shares (see UntilNextBeat), and polls the WAL there once the monitor interval is
+                // (about) over.
+                bool awaiting = Capture.AwaitingPublication;
+                var wait = awaiting ? TimeSpan.FromMilliseconds(5) : UntilNextBeat(HeartbeatInterval);
                 notified = await _wake.WaitAsync(wait, ct).ConfigureAwait(false);
+                look = notified || awaiting || sinceLook.Elapsed >= _captureOptions.MonitorInterval - HeartbeatInterval / 2;
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -273,9 +284,23 @@ public sealed class DatabaseReplicator : IAsyncDisposable
     /// <summary>How often the status file (the heartbeat) is rewritten.</summary>
     public TimeSpan HeartbeatInterval => _captureOptions.MonitorInterval < TimeSpan.FromSeconds(1) ? _captureOptions.MonitorInterval : TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// The time until the next multiple of <paramref name="interval"/> on the process's monotonic
+    /// clock. Every database of a process polls and publishes its status on that shared beat, so
+    /// an idle replicator wakes the thread pool once per beat instead of once per database at
+    /// scattered moments; each wake-up ends with the pool's workers spinning before they sleep,
+    /// which was most of an idle replicator's CPU (measured with perf: 20 idle databases).
+    /// </summary>
+    internal static TimeSpan UntilNextBeat(TimeSpan interval)
+    {
+        long ms = Math.Max(1, (long)interval.TotalMilliseconds);
+        return TimeSpan.FromMilliseconds(ms - (Environment.TickCount64 % ms));
+    }
+
     private void PublishStatusIfDue()
     {
-        if (DateTimeOffset.UtcNow - _lastPublished >= HeartbeatInterval)
+        // A tenth of a beat of slack, so every beat publishes however the clocks round.
+        if (DateTimeOffset.UtcNow - _lastPublished >= HeartbeatInterval - HeartbeatInterval / 10)
         {
             PublishStatus(stopped: false);
         }
