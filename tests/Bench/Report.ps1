@@ -81,7 +81,12 @@ function Write-BenchReport {
         foreach ($s in $r.Summary) {
             & $add ('| {0} | {1} | {2} | {3} | {4} | {5} | {6} | {7} | {8} |' -f $s.Kind, (Format-BenchStat $s.OursWall), (Format-BenchStat $s.OursInside), (Format-BenchStat $s.LitestreamWall), (Format-BenchStat $s.Floor), $s.RatioWallToLitestream, $s.RatioInsideToLitestream, $s.RatioInsideToFloor, $s.LitestreamRatioToFloor)
             if (-not $restore.Targets) { continue }
-            & $target "Restore ($($restore.Mode) mode, $($s.Kind)): wall time vs Litestream" '<= 0.5x' ("{0}x (inside the cmdlet {1}x)" -f $s.RatioWallToLitestream, $s.RatioInsideToLitestream) ($s.RatioWallToLitestream -le 0.5)
+            # What the wall target leaves for the restore itself once pwsh has started (wall minus
+            # inside, measured in the same rounds): below the floor, the target cannot be met.
+            $startup = $s.OursWall.Median - $s.OursInside.Median
+            $left = 0.5 * $s.LitestreamWall.Median - $startup
+            $why = if ($left -lt $s.Floor.Median) { "; cannot be met in this run: 0.5x Litestream's wall leaves {0} s for the restore after pwsh's start-up and import ({1} s), below the floor ({2} s)" -f (Format-BenchNumber $left), (Format-BenchNumber $startup), (Format-BenchNumber $s.Floor.Median) } else { '' }
+            & $target "Restore ($($restore.Mode) mode, $($s.Kind)): wall time vs Litestream" '<= 0.5x' ("{0}x (inside the cmdlet {1}x){2}" -f $s.RatioWallToLitestream, $s.RatioInsideToLitestream, $why) ($s.RatioWallToLitestream -le 0.5)
             & $target "Restore ($($restore.Mode) mode, $($s.Kind)): vs the floor" '<= 1.5x' ("{0}x inside, {1}x wall" -f $s.RatioInsideToFloor, $s.RatioWallToFloor) ($s.RatioInsideToFloor -le 1.5)
         }
         & $add

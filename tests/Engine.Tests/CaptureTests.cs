@@ -41,6 +41,7 @@ public class CaptureTests
     private static CaptureOptions Options(int minPages = 1000, int maxPages = 10000) => new()
     {
         CheckpointInterval = TimeSpan.Zero,
+        MinCheckpointSpacing = TimeSpan.Zero,
         MinCheckpointPageCount = minPages,
         MaxCheckpointPageCount = maxPages,
     };
@@ -655,6 +656,26 @@ public class CaptureTests
         AssertRestoredEqual(db.DbPath, output);
         Assert.Equal(120, TestDb.Count(output));
         Assert.Single(await h.Client.ListGenerationsAsync(default));
+    }
+
+    [Fact]
+    public async Task Page_count_checkpoints_wait_for_their_spacing_and_every_commit_is_kept()
+    {
+        // The same writes as above, with the checkpoints of a whole hour allowed only once: one
+        // checkpoint (one new index) and nothing else, whatever the page counts say.
+        using var db = new TestDb();
+        using var h = new Harness(db, Options(minPages: 5, maxPages: 12) with { MinCheckpointSpacing = TimeSpan.FromHours(1) });
+        await h.SyncAsync();
+        for (int round = 0; round < 12; round++)
+        {
+            db.Insert(round * 10, 10, perTx: 2, blobBytes: 1500);
+            await h.SyncAsync();
+        }
+
+        Assert.True(h.Capture.Position.Index <= 1, $"index {h.Capture.Position.Index}\n{h.Log}");
+        var (output, _) = await h.RestoreAsync();
+        AssertRestoredEqual(db.DbPath, output);
+        Assert.Equal(120, TestDb.Count(output));
     }
 
     [Fact]

@@ -21,6 +21,17 @@ public sealed record CaptureOptions
     /// <summary>PASSIVE checkpoint when the database file is this old and the WAL has frames (zero: off).</summary>
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// The shortest time between two of the page-count checkpoints (PASSIVE at
+    /// <see cref="MinCheckpointPageCount"/>, RESTART at <see cref="MaxCheckpointPageCount"/>); the
+    /// TRUNCATE and index-size ones are never held back. Each checkpoint takes the write lock for
+    /// a moment and restarts the WAL under the application: measured with a writer committing
+    /// 50,000 single-row transactions a second, a checkpoint at every 200 ms look left it about
+    /// 0.87-0.91 of its rate, one a second 0.96 (the WAL then holds up to a second of writes
+    /// between restarts, as Litestream's does: it checkpoints once per one-second tick).
+    /// </summary>
+    public TimeSpan MinCheckpointSpacing { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>PASSIVE checkpoint at this many WAL pages.</summary>
     public int MinCheckpointPageCount { get; init; } = 1000;
 

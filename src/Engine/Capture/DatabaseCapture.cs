@@ -31,6 +31,7 @@ public sealed class DatabaseCapture : IDisposable
     private int _snapshotLeases;
     private long _lastWalLength = -1;
     private DateTime _lastWalWrite;
+    private long _lastCheckpointTicks = long.MinValue / 2;
     private bool _waitingLogged;
     private Position _position = Position.None;
     private long _totalWalBytes;
@@ -1117,7 +1118,15 @@ public sealed class DatabaseCapture : IDisposable
         {
             mode = CheckpointMode.Truncate;
         }
-        else if ((_options.MaxCheckpointPageCount > 0 && shadowSize >= Pages(_options.MaxCheckpointPageCount)) || shadowSize >= _options.MaxIndexBytes)
+        else if (shadowSize >= _options.MaxIndexBytes)
+        {
+            mode = CheckpointMode.Restart;
+        }
+        else if (Environment.TickCount64 - _lastCheckpointTicks < (long)_options.MinCheckpointSpacing.TotalMilliseconds)
+        {
+            return;
+        }
+        else if (_options.MaxCheckpointPageCount > 0 && shadowSize >= Pages(_options.MaxCheckpointPageCount))
         {
             mode = CheckpointMode.Restart;
         }
@@ -1133,6 +1142,7 @@ public sealed class DatabaseCapture : IDisposable
 
         if (mode is { } m)
         {
+            _lastCheckpointTicks = Environment.TickCount64;
             CheckpointLocked(m);
 
         }
