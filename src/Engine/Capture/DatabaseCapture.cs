@@ -1142,9 +1142,15 @@ public sealed class DatabaseCapture : IDisposable
 
         if (mode is { } m)
         {
-            _lastCheckpointTicks = Environment.TickCount64;
+            // Only a checkpoint that restarted the WAL (a new index) starts the spacing: one the
+            // application's locks kept from restarting is tried again at the next look, so a
+            // burst does not grow the WAL for seconds.
+            long before = _index;
             CheckpointLocked(m);
-
+            if (_index != before)
+            {
+                _lastCheckpointTicks = Environment.TickCount64;
+            }
         }
     }
 
