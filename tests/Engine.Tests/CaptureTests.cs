@@ -639,17 +639,23 @@ public class CaptureTests
         }
     }
 
-    [Fact]
-    public async Task Automatic_checkpoints_at_small_thresholds_keep_every_commit()
+    /// <summary>120 rows in 2-row transactions with a look after every 10: many checkpoints' worth of pages at small thresholds.</summary>
+    private static async Task WriteTwelveSyncedRoundsAsync(TestDb db, Harness h)
     {
-        using var db = new TestDb();
-        using var h = new Harness(db, Options(minPages: 5, maxPages: 12));
         await h.SyncAsync();
         for (int round = 0; round < 12; round++)
         {
             db.Insert(round * 10, 10, perTx: 2, blobBytes: 1500);
             await h.SyncAsync();
         }
+    }
+
+    [Fact]
+    public async Task Automatic_checkpoints_at_small_thresholds_keep_every_commit()
+    {
+        using var db = new TestDb();
+        using var h = new Harness(db, Options(minPages: 5, maxPages: 12));
+        await WriteTwelveSyncedRoundsAsync(db, h);
 
         Assert.True(h.Capture.Position.Index >= 3, h.Log.ToString());
         var (output, _) = await h.RestoreAsync();
@@ -665,12 +671,7 @@ public class CaptureTests
         // checkpoint (one new index) and nothing else, whatever the page counts say.
         using var db = new TestDb();
         using var h = new Harness(db, Options(minPages: 5, maxPages: 12) with { MinCheckpointSpacing = TimeSpan.FromHours(1) });
-        await h.SyncAsync();
-        for (int round = 0; round < 12; round++)
-        {
-            db.Insert(round * 10, 10, perTx: 2, blobBytes: 1500);
-            await h.SyncAsync();
-        }
+        await WriteTwelveSyncedRoundsAsync(db, h);
 
         Assert.True(h.Capture.Position.Index <= 1, $"index {h.Capture.Position.Index}\n{h.Log}");
         var (output, _) = await h.RestoreAsync();

@@ -22,9 +22,10 @@ public sealed record CaptureOptions
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromMinutes(1);
 
     /// <summary>
-    /// The shortest time between two of the page-count checkpoints (PASSIVE at
-    /// <see cref="MinCheckpointPageCount"/>, RESTART at <see cref="MaxCheckpointPageCount"/>); the
-    /// TRUNCATE and index-size ones are never held back. Each checkpoint takes the write lock for
+    /// The shortest time between two of the capture's routine checkpoints (PASSIVE at
+    /// <see cref="MinCheckpointPageCount"/> or after <see cref="CheckpointInterval"/>, RESTART at
+    /// <see cref="MaxCheckpointPageCount"/>); the TRUNCATE and index-size ones are never held back,
+    /// and only a checkpoint that restarted the WAL starts the spacing. Each checkpoint takes the write lock for
     /// a moment and restarts the WAL under the application: measured with a writer committing
     /// 50,000 single-row transactions a second for about 1 s, a checkpoint at every 200 ms look
     /// left it about 0.87-0.91 of its rate, one a second 0.96. The WAL then holds up to a second
