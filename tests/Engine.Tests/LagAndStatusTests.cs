@@ -239,6 +239,43 @@ public class LagAndStatusTests
     }
 
     [Fact]
+    public async Task The_monitor_loop_blocks_on_a_thread_of_its_own_outside_the_pool_and_ends_at_stop()
+    {
+        // Idle CPU: on the thread pool every beat's wake-up ended with the workers spinning.
+        using var db = new TestDb();
+        db.Insert(0, 5);
+        await using var replicator = new DatabaseReplicator(db.DbPath, new CaptureOptions(), [(new FileReplicaClient(db.ReplicaDir), new ReplicaOptions())], new NullLog());
+        using var cts = new CancellationTokenSource();
+        var run = replicator.RunAsync(cts.Token);
+        try
+        {
+            var thread = replicator.MonitorThread;
+            Assert.NotNull(thread);
+            Assert.False(thread!.IsThreadPoolThread);
+            Assert.True(thread.IsBackground);
+
+            // It still looks: a write made now reaches the replica.
+            var before = replicator.Syncers[0].ConfirmedPosition;
+            db.Insert(5, 5);
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (replicator.Syncers[0].ConfirmedPosition == before && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+
+            Assert.NotEqual(before, replicator.Syncers[0].ConfirmedPosition);
+            Assert.True(thread.IsAlive);
+        }
+        finally
+        {
+            cts.Cancel();
+            await run;
+        }
+
+        Assert.True(replicator.MonitorThread!.Join(TimeSpan.FromSeconds(5)), "the monitor thread outlived the stop");
+    }
+
+    [Fact]
     public void Every_database_of_a_process_wakes_on_the_same_beat()
     {
         var interval = TimeSpan.FromMilliseconds(1000);

@@ -17,7 +17,7 @@ public sealed class DatabaseReplicator : IAsyncDisposable
 {
     private readonly CaptureOptions _captureOptions;
     private readonly IEngineLog _log;
-    private readonly SemaphoreSlim _wake = new(0, 1);
+    private readonly AutoResetEvent _wake = new(false);
     private readonly DateTimeOffset _startedAt = DateTimeOffset.UtcNow;
     private FileSystemWatcher? _watcher;
     private ChangeWatcher? _changes;
@@ -78,7 +78,7 @@ public sealed class DatabaseReplicator : IAsyncDisposable
         syncTasks.AddRange(Syncers.Where(s => s.ValidationInterval > TimeSpan.Zero).Select(s => ValidateAsync(s, ct)));
         try
         {
-            await MonitorAsync(ct).ConfigureAwait(false);
+            await StartMonitor(ct).ConfigureAwait(false);
         }
         finally
         {
@@ -124,13 +124,48 @@ public sealed class DatabaseReplicator : IAsyncDisposable
 
     private static TimeSpan TimeSpanFor(ReplicaSyncer s) => TimeSpan.FromSeconds(20);
 
-    private async Task MonitorAsync(CancellationToken ct)
+    /// <summary>
+    /// Runs the monitor loop on a thread of its own, which blocks between looks. On the thread
+    /// pool, every wake-up (a timer's, then the continuation's) ended with the pool's workers
+    /// spinning (sched_yield) before they slept again: perf showed that spinning as most of an
+    /// idle replicator's CPU, with two workers switching about 25 times a second each for one
+    /// database. A blocked thread wakes once per beat and goes straight back to sleep.
+    /// </summary>
+    private Task StartMonitor(CancellationToken ct)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                MonitorLoop(ct);
+                done.SetResult();
+            }
+            catch (Exception e)
+            {
+                done.SetException(e);
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "sqlitereplica-monitor",
+        };
+        MonitorThread = thread;
+        thread.Start();
+        return done.Task;
+    }
+
+    /// <summary>The monitor loop's thread, once started (tests check it blocks outside the pool and ends at stop).</summary>
+    internal Thread? MonitorThread { get; private set; }
+
+    private void MonitorLoop(CancellationToken ct)
     {
         int failures = 0;
         bool notified = true;
         bool look = true;
         var sinceLook = Stopwatch.StartNew();
         bool copied = false;
+        WaitHandle[] wakeOrStop = [_wake, ct.WaitHandle];
         while (!ct.IsCancellationRequested)
         {
             try
@@ -144,7 +179,7 @@ public sealed class DatabaseReplicator : IAsyncDisposable
                     var spacing = _captureOptions.MinLookSpacing - sinceLook.Elapsed;
                     if (notified && copied && spacing > TimeSpan.Zero)
                     {
-                        await Task.Delay(spacing, ct).ConfigureAwait(false);
+                        Pause(spacing, ct);
                     }
 
                     sinceLook.Restart();
@@ -172,7 +207,8 @@ public sealed class DatabaseReplicator : IAsyncDisposable
                 // (about) over.
                 bool awaiting = Capture.AwaitingPublication;
                 var wait = awaiting ? TimeSpan.FromMilliseconds(5) : UntilNextBeat(HeartbeatInterval);
-                notified = await _wake.WaitAsync(wait, ct).ConfigureAwait(false);
+                notified = WaitHandle.WaitAny(wakeOrStop, wait) == 0;
+                ct.ThrowIfCancellationRequested();
                 look = notified || awaiting || sinceLook.Elapsed >= _captureOptions.MonitorInterval - HeartbeatInterval / 2;
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -185,16 +221,19 @@ public sealed class DatabaseReplicator : IAsyncDisposable
                 LastError = e.Message;
                 _log.Error($"monitor error for '{DbPath}' (attempt {failures}): {e.Message}");
                 PublishStatusIfDue();
-                try
-                {
-                    await Task.Delay(TimeSpan.FromSeconds(Math.Min(30, failures)), ct).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
+                if (ct.WaitHandle.WaitOne(TimeSpan.FromSeconds(Math.Min(30, failures))))
                 {
                     break;
                 }
             }
         }
+    }
+
+    /// <summary>Blocks the monitor thread for <paramref name="time"/>; throws if stopped meanwhile.</summary>
+    private static void Pause(TimeSpan time, CancellationToken ct)
+    {
+        ct.WaitHandle.WaitOne(time);
+        ct.ThrowIfCancellationRequested();
     }
 
     /// <summary>
@@ -287,9 +326,8 @@ public sealed class DatabaseReplicator : IAsyncDisposable
     /// <summary>
     /// The time until the next multiple of <paramref name="interval"/> on the process's monotonic
     /// clock. Every database of a process polls and publishes its status on that shared beat, so
-    /// an idle replicator wakes the thread pool once per beat instead of once per database at
-    /// scattered moments; each wake-up ends with the pool's workers spinning before they sleep,
-    /// which was most of an idle replicator's CPU (measured with perf: 20 idle databases).
+    /// an idle machine is woken once per beat instead of once per database at scattered moments
+    /// (the monitor threads wake together and go back to sleep together).
     /// </summary>
     internal static TimeSpan UntilNextBeat(TimeSpan interval)
     {
@@ -493,10 +531,11 @@ public sealed class DatabaseReplicator : IAsyncDisposable
     {
         try
         {
-            _wake.Release();
+            _wake.Set();
         }
-        catch (SemaphoreFullException)
+        catch (ObjectDisposedException)
         {
+            // A last notification racing the shutdown: nothing is left to wake.
         }
     }
 
@@ -505,6 +544,7 @@ public sealed class DatabaseReplicator : IAsyncDisposable
         _watcher?.Dispose();
         _changes?.Dispose();
         Capture.Dispose();
+        _wake.Dispose();
         foreach (var s in Syncers)
         {
             if (s.Lease is { } lease)
