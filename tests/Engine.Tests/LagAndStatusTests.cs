@@ -239,6 +239,77 @@ public class LagAndStatusTests
     }
 
     [Fact]
+    public async Task An_idle_replicator_beats_by_the_status_file_time_and_rewrites_it_on_a_change_or_when_replaced()
+    {
+        using var db = new TestDb();
+        db.Insert(0, 5);
+        await using var replicator = new DatabaseReplicator(db.DbPath, new CaptureOptions(), [(new FileReplicaClient(db.ReplicaDir), new ReplicaOptions())], new NullLog());
+        using var cts = new CancellationTokenSource();
+        var run = replicator.RunAsync(cts.Token);
+        try
+        {
+            var meta = replicator.Capture.Meta.Root;
+            var path = Path.Combine(meta, ReplicationState.FileName);
+            await WaitForAsync(() => StatusFile.Read(meta) is { Replicas: [{ BehindSince: null, ConfirmedPosition: not null }] });
+
+            // Idle: the content (and its JSON heartbeatAt) stays as written, the heartbeat
+            // readers see moves on with the file's modification time.
+            await Task.Delay(1200);
+            var written = ReplicationState.FromJson(File.ReadAllText(path))!;
+            var first = StatusFile.Read(meta)!.HeartbeatAt;
+            await Task.Delay(2200);
+            Assert.Equal(written.HeartbeatAt, ReplicationState.FromJson(File.ReadAllText(path))!.HeartbeatAt);
+            var later = StatusFile.Read(meta, out var problem);
+            Assert.Null(problem);
+            Assert.True(later!.HeartbeatAt >= first.AddSeconds(1.5), $"heartbeat {first:O} then {later.HeartbeatAt:O}");
+            Assert.True(DateTimeOffset.UtcNow - later.HeartbeatAt < TimeSpan.FromSeconds(2));
+
+            // A change is written in full at once (within a look), not only touched.
+            var before = written.LocalPosition;
+            db.Insert(5, 5);
+            await WaitForAsync(() => ReplicationState.FromJson(File.ReadAllText(path)) is { } s && s.LocalPosition != before);
+
+            // A file replaced behind its back (garbage here) is never kept fresh: rewritten at the next beat.
+            File.WriteAllText(path, "not a status");
+            Assert.Null(StatusFile.Read(meta, out problem));
+            Assert.NotNull(problem);
+            await WaitForAsync(() => StatusFile.Read(meta, out _) is not null);
+        }
+        finally
+        {
+            cts.Cancel();
+            await run;
+        }
+
+        static async Task WaitForAsync(Func<bool> done)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            while (!done())
+            {
+                Assert.True(DateTime.UtcNow < deadline, "not reached within 10 s");
+                await Task.Delay(50);
+            }
+        }
+    }
+
+    [Fact]
+    public void The_status_file_is_touched_only_while_it_is_the_one_left_there()
+    {
+        using var db = new TestDb();
+        var path = Path.Combine(db.Dir, ReplicationState.FileName);
+        Assert.False(StatusFile.TryTouch(path, DateTime.UtcNow, out _));
+        File.WriteAllText(path, "{}");
+        var left = File.GetLastWriteTimeUtc(path);
+        Assert.False(StatusFile.TryTouch(path, default, out _));
+        Assert.False(StatusFile.TryTouch(path, left.AddTicks(-1), out _));
+        Thread.Sleep(20);
+        Assert.True(StatusFile.TryTouch(path, left, out var touched));
+        Assert.True(touched > left);
+        Assert.Equal(touched, File.GetLastWriteTimeUtc(path));
+        Assert.False(StatusFile.TryTouch(path, left, out _));
+    }
+
+    [Fact]
     public async Task The_monitor_loop_blocks_on_a_thread_of_its_own_outside_the_pool_and_ends_at_stop()
     {
         // Idle CPU: on the thread pool every beat's wake-up ended with the workers spinning.

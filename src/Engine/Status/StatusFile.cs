@@ -16,6 +16,26 @@ public static class StatusFile
         File.Move(tmp, path, overwrite: true);
     }
 
+    /// <summary>
+    /// The heartbeat between rewrites: sets the file's modification time to now, but only if the
+    /// file is still the one this process left (its modification time is
+    /// <paramref name="expected"/>); otherwise returns false and the caller rewrites it. A
+    /// replaced, deleted or damaged file is therefore never kept fresh. Throws on I/O failure,
+    /// like <see cref="Write"/>: a heartbeat that cannot be written must go stale.
+    /// </summary>
+    public static bool TryTouch(string path, DateTime expected, out DateTime touched)
+    {
+        touched = default;
+        if (expected == default || File.GetLastWriteTimeUtc(path) != expected)
+        {
+            return false;
+        }
+
+        File.SetLastWriteTimeUtc(path, DateTime.UtcNow);
+        touched = File.GetLastWriteTimeUtc(path);
+        return true;
+    }
+
     public static ReplicationState? Read(string metaRoot) => Read(metaRoot, out _);
 
     /// <summary>
@@ -28,9 +48,11 @@ public static class StatusFile
         problem = null;
         var path = Path.Combine(metaRoot, ReplicationState.FileName);
         string text;
+        DateTime modified;
         try
         {
             text = File.ReadAllText(path);
+            modified = File.GetLastWriteTimeUtc(path);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -49,6 +71,9 @@ public static class StatusFile
             return null;
         }
 
-        return state;
+        // Between rewrites the replicator beats by setting the file's modification time (see
+        // TryTouch); heartbeatAt in the JSON is when the content was last written.
+        var touched = new DateTimeOffset(modified, TimeSpan.Zero);
+        return touched > state.HeartbeatAt ? state with { HeartbeatAt = touched } : state;
     }
 }
