@@ -202,6 +202,19 @@ public class LagAndStatusTests
         Assert.Equal(T0.AddSeconds(6), marks.Oldest);
     }
 
+    private static DatabaseReplicator FileReplicator(TestDb db, CaptureOptions? options = null) =>
+        new(db.DbPath, options ?? new CaptureOptions(), [(new FileReplicaClient(db.ReplicaDir), new ReplicaOptions())], new NullLog());
+
+    private static async Task WaitForAsync(Func<bool> done)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!done())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "not reached within 10 s");
+            await Task.Delay(50);
+        }
+    }
+
     [Fact]
     public async Task With_a_monitor_interval_longer_than_the_heartbeat_the_status_stays_fresh_and_healthy()
     {
@@ -210,7 +223,7 @@ public class LagAndStatusTests
         using var db = new TestDb();
         db.Insert(0, 5);
         var options = new CaptureOptions { MonitorInterval = TimeSpan.FromSeconds(10) };
-        await using var replicator = new DatabaseReplicator(db.DbPath, options, [(new FileReplicaClient(db.ReplicaDir), new ReplicaOptions())], new NullLog());
+        await using var replicator = FileReplicator(db, options);
         Assert.Equal(TimeSpan.FromSeconds(1), replicator.HeartbeatInterval);
         using var cts = new CancellationTokenSource();
         var run = replicator.RunAsync(cts.Token);
@@ -243,7 +256,7 @@ public class LagAndStatusTests
     {
         using var db = new TestDb();
         db.Insert(0, 5);
-        await using var replicator = new DatabaseReplicator(db.DbPath, new CaptureOptions(), [(new FileReplicaClient(db.ReplicaDir), new ReplicaOptions())], new NullLog());
+        await using var replicator = FileReplicator(db);
         using var cts = new CancellationTokenSource();
         var run = replicator.RunAsync(cts.Token);
         try
@@ -280,16 +293,6 @@ public class LagAndStatusTests
             cts.Cancel();
             await run;
         }
-
-        static async Task WaitForAsync(Func<bool> done)
-        {
-            var deadline = DateTime.UtcNow.AddSeconds(10);
-            while (!done())
-            {
-                Assert.True(DateTime.UtcNow < deadline, "not reached within 10 s");
-                await Task.Delay(50);
-            }
-        }
     }
 
     [Fact]
@@ -315,7 +318,7 @@ public class LagAndStatusTests
         // Idle CPU: on the thread pool every beat's wake-up ended with the workers spinning.
         using var db = new TestDb();
         db.Insert(0, 5);
-        await using var replicator = new DatabaseReplicator(db.DbPath, new CaptureOptions(), [(new FileReplicaClient(db.ReplicaDir), new ReplicaOptions())], new NullLog());
+        await using var replicator = FileReplicator(db);
         using var cts = new CancellationTokenSource();
         var run = replicator.RunAsync(cts.Token);
         try
@@ -328,12 +331,7 @@ public class LagAndStatusTests
             // It still looks: a write made now reaches the replica.
             var before = replicator.Syncers[0].ConfirmedPosition;
             db.Insert(5, 5);
-            var deadline = DateTime.UtcNow.AddSeconds(10);
-            while (replicator.Syncers[0].ConfirmedPosition == before && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(50);
-            }
-
+            await WaitForAsync(() => replicator.Syncers[0].ConfirmedPosition != before);
             Assert.NotEqual(before, replicator.Syncers[0].ConfirmedPosition);
             Assert.True(thread.IsAlive);
         }

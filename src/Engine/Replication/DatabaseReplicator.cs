@@ -437,7 +437,6 @@ public sealed class DatabaseReplicator : IAsyncDisposable
             }
             else
             {
-                _publishedContent = null;
                 StatusFile.Write(Capture.Meta, state);
                 _publishedContent = content;
                 _publishedModified = File.GetLastWriteTimeUtc(path);
