@@ -426,14 +426,24 @@ function Invoke-ResourcesCase {
         [pscustomobject][ordered]@{ What = $what; PeakRssMB = $mem.PeakRssMB; RssMB = $mem.RssMB }
     }
     $round = 0
+    # 'ours' is pwsh as it starts by default (its telemetry on), 'ours-service' as the README's
+    # service unit starts it (POWERSHELL_TELEMETRY_OPTOUT=1), one database only. Beside each of
+    # them an idle pwsh with the module imported and the same environment is measured over the
+    # same windows: the part of the idle CPU that is pwsh's own.
+    $environments = @{ 'ours' = @{ POWERSHELL_TELEMETRY_OPTOUT = $null }; 'ours-service' = @{ POWERSHELL_TELEMETRY_OPTOUT = '1' }; 'litestream' = $null }
+    $importOnly = "Import-Module -Name '$($env:SQLITEREPLICA_MODULE.Replace("'", "''"))'; Start-Sleep -Seconds 3600"
     foreach ($count in $Settings.ResourceDbs) {
-        foreach ($tool in (Get-ToolOrder $round)) {
+        $tools = @(Get-ToolOrder $round)
+        if ($count -eq 1) { $tools += 'ours-service' }
+        foreach ($tool in $tools) {
             $dir = New-CaseDirectory "res-$tool-$count"
             $dbs = foreach ($i in 1..$count) { Join-Path $dir ('app{0:D2}.db' -f $i) }
             foreach ($db in $dbs) { $null = Invoke-Writer init --db $db }
             $replicaRoot = Join-Path $dir 'replicas'
             $config = New-BenchConfig -Path (Join-Path $dir 'bench.yml') -Database $dbs -ReplicaRoot $replicaRoot
-            $proc = Start-BenchReplicator -Tool $tool -ConfigPath $config -LogPath (Join-Path $dir "$tool.log")
+            $environment = $environments[$tool]
+            $proc = Start-BenchReplicator -Tool $(if ($tool -eq 'litestream') { 'litestream' } else { 'ours' }) -ConfigPath $config -LogPath (Join-Path $dir "$tool.log") -Environment $environment
+            $idlePwsh = if ($tool -ne 'litestream') { Start-PwshProcess -Script $importOnly -LogPath (Join-Path $dir 'pwsh-idle.log') -Environment $environment -Name 'pwsh-idle' }
             try {
                 Wait-BenchSnapshot -ReplicaRoot $replicaRoot -Count $count -Process $proc -TimeoutSeconds 180
                 # Some work on every database (500 rows of 1 KB), then idle.
@@ -443,16 +453,26 @@ function Invoke-ResourcesCase {
                 # SqliteReplica it includes pwsh's own start-up work and tiered JIT), the second
                 # once that has settled (what a long-running idle service costs).
                 $cpu0 = Get-BenchCpuSeconds -ProcessId $proc.Pid
+                $pwsh0 = if ($idlePwsh) { Get-BenchCpuSeconds -ProcessId $idlePwsh.Pid }
                 Start-Sleep -Seconds $Settings.IdleSeconds
                 $cpu1 = Get-BenchCpuSeconds -ProcessId $proc.Pid
+                $pwsh1 = if ($idlePwsh) { Get-BenchCpuSeconds -ProcessId $idlePwsh.Pid }
                 Start-Sleep -Seconds $Settings.IdleSeconds
                 $cpu2 = Get-BenchCpuSeconds -ProcessId $proc.Pid
+                $pwsh2 = if ($idlePwsh) { Get-BenchCpuSeconds -ProcessId $idlePwsh.Pid }
                 $mem = Get-BenchMemory -ProcessId $proc.Pid
-                $runs.Add([pscustomobject][ordered]@{ Tool = $tool; Databases = $count; IdleSeconds = $Settings.IdleSeconds; IdleCpuSeconds = [math]::Round($cpu1 - $cpu0, 2); IdleCpuPercent = [math]::Round(100 * ($cpu1 - $cpu0) / $Settings.IdleSeconds, 3); SteadyIdleCpuSeconds = [math]::Round($cpu2 - $cpu1, 2); SteadyIdleCpuPercent = [math]::Round(100 * ($cpu2 - $cpu1) / $Settings.IdleSeconds, 3); PeakRssMB = $mem.PeakRssMB; RssMB = $mem.RssMB })
-                Write-BenchLine 'Resources' ("{0,-10} {1,2} db: idle CPU {2:N2} s in the first {3} s, {4:N2} s in the next {3} s, peak RSS {5} MB" -f $tool, $count, ($cpu1 - $cpu0), $Settings.IdleSeconds, ($cpu2 - $cpu1), $mem.PeakRssMB)
+                $run = [ordered]@{ Tool = $tool; Databases = $count; IdleSeconds = $Settings.IdleSeconds; IdleCpuSeconds = [math]::Round($cpu1 - $cpu0, 2); IdleCpuPercent = [math]::Round(100 * ($cpu1 - $cpu0) / $Settings.IdleSeconds, 3); SteadyIdleCpuSeconds = [math]::Round($cpu2 - $cpu1, 2); SteadyIdleCpuPercent = [math]::Round(100 * ($cpu2 - $cpu1) / $Settings.IdleSeconds, 3); PeakRssMB = $mem.PeakRssMB; RssMB = $mem.RssMB }
+                if ($idlePwsh) {
+                    $run.IdlePwshCpuSeconds = [math]::Round($pwsh1 - $pwsh0, 2)
+                    $run.SteadyIdlePwshCpuSeconds = [math]::Round($pwsh2 - $pwsh1, 2)
+                }
+                $runs.Add([pscustomobject]$run)
+                $pwshNote = if ($idlePwsh) { " (an idle pwsh beside it: {0:N2} s, then {1:N2} s)" -f $run.IdlePwshCpuSeconds, $run.SteadyIdlePwshCpuSeconds } else { '' }
+                Write-BenchLine 'Resources' ("{0,-12} {1,2} db: idle CPU {2:N2} s in the first {3} s, {4:N2} s in the next {3} s{6}, peak RSS {5} MB" -f $tool, $count, ($cpu1 - $cpu0), $Settings.IdleSeconds, ($cpu2 - $cpu1), $mem.PeakRssMB, $pwshNote)
             }
             finally {
                 $null = $proc | Stop-BenchProcess
+                if ($idlePwsh) { $null = $idlePwsh | Stop-TestProcess -Signal KILL }
             }
         }
         $round++

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using SqliteReplica.Engine.Capture;
 using SqliteReplica.Engine.Config;
 using SqliteReplica.Engine.Errors;
@@ -345,25 +346,53 @@ public class LagAndStatusTests
     }
 
     [Fact]
+    public async Task An_idle_database_wakes_its_monitor_once_a_beat()
+    {
+        // Idle CPU: each wake costs a context switch and a pass through the loop. Timed on the
+        // coarse Environment.TickCount64, every beat woke the thread two or three times (the
+        // clock had not yet reached the beat when the wait ended). A slow machine wakes it less
+        // often, never more.
+        using var db = new TestDb();
+        db.Insert(0, 5);
+        await using var replicator = FileReplicator(db);
+        using var cts = new CancellationTokenSource();
+        var run = replicator.RunAsync(cts.Token);
+        try
+        {
+            await WaitForAsync(() => replicator.Syncers[0].ConfirmedPosition == replicator.Capture.Position && !replicator.Capture.Position.IsNone);
+            await Task.Delay(1500);
+            long before = replicator.MonitorWakes;
+            await Task.Delay(4000);
+            long wakes = replicator.MonitorWakes - before;
+            Assert.InRange(wakes, 1, 6);
+        }
+        finally
+        {
+            cts.Cancel();
+            await run;
+        }
+    }
+
+    [Fact]
     public void Every_database_of_a_process_wakes_on_the_same_beat()
     {
         var interval = TimeSpan.FromMilliseconds(1000);
+        long period = Stopwatch.Frequency;
+        long ms = Stopwatch.Frequency / 1000;
         for (int i = 0; i < 20; i++)
         {
-            long before = Environment.TickCount64;
+            long before = Stopwatch.GetTimestamp();
             var until = DatabaseReplicator.UntilNextBeat(interval);
-            long after = Environment.TickCount64;
+            long after = Stopwatch.GetTimestamp();
             Assert.InRange(until, TimeSpan.FromMilliseconds(1), interval);
 
-            // The beat it points at is a multiple of the interval on the monotonic clock,
-            // whichever moment (and so whichever database) asked.
-            bool onBeat = false;
-            for (long t = before; t <= after; t++)
-            {
-                onBeat |= (t + (long)until.TotalMilliseconds) % 1000 == 0;
-            }
-
-            Assert.True(onBeat, $"{until.TotalMilliseconds} ms from {before}..{after} is not on the shared beat");
+            // The beat it points at is a multiple of the interval on the monotonic clock that waits
+            // time out on, whichever moment (and so whichever database) asked; rounded up to the
+            // millisecond, so a wait of that length never ends before the beat.
+            long untilTicks = (long)until.TotalMilliseconds * ms;
+            long beat = (after + untilTicks) / period * period;
+            Assert.True(beat >= before + untilTicks - ms && beat <= after + untilTicks,
+                $"{until.TotalMilliseconds} ms from {before}..{after} is not on the shared beat");
             Thread.Sleep(37);
         }
     }

@@ -37,6 +37,8 @@ public sealed class DatabaseCapture : IDisposable
     private long _totalWalBytes;
     private bool _disposed;
     private bool _hardLimitWarned;
+    private (string Generation, long Below)? _cleanedBelow;
+    private (string Generation, long Index, long Bytes)? _sealedShadowBytes;
 
     // What the wal-index (-shm) proved about the current chain: the furthest published end seen
     // while the wal-index still described this chain, and whether the frames past the copied
@@ -264,9 +266,20 @@ public sealed class DatabaseCapture : IDisposable
         {
             if (_generation is not null && string.Equals(_generation, generation, StringComparison.Ordinal))
             {
-                int n = Meta.RemoveShadowsBelow(_generation, Math.Min(lowestReplicaIndex - 1, _index));
+                // Called at every look: the directory is listed only when there can be something
+                // new to remove (indexes only grow within a generation, and a removal that fails
+                // throws before it is recorded, so it is tried again at the next look).
+                long below = Math.Min(lowestReplicaIndex - 1, _index);
+                if (_cleanedBelow is { } done && done.Generation == _generation && below <= done.Below)
+                {
+                    return;
+                }
+
+                int n = Meta.RemoveShadowsBelow(_generation, below);
+                _cleanedBelow = (_generation, below);
                 if (n > 0)
                 {
+                    _sealedShadowBytes = null;
                     _log.Debug($"removed {n} shadow wal file(s) below index {lowestReplicaIndex - 1:x8}");
                 }
             }
@@ -278,7 +291,23 @@ public sealed class DatabaseCapture : IDisposable
     {
         lock (_gate)
         {
-            return _generation is null ? 0 : Meta.ShadowBytes(_generation);
+            if (_generation is null)
+            {
+                return 0;
+            }
+
+            // The files below the current index are finished: nothing is written to them once the
+            // index has moved on, and only a removal changes their sum. That sum is kept until the
+            // index moves or files are removed, and only the current file is looked at each time
+            // (status asks at every beat, and listing the directory was most of an idle beat's work).
+            if (_sealedShadowBytes is not { } sealedBytes || sealedBytes.Generation != _generation || sealedBytes.Index != _index)
+            {
+                sealedBytes = (_generation, _index, Meta.ShadowBytes(_generation, _index));
+                _sealedShadowBytes = sealedBytes;
+            }
+
+            var current = new FileInfo(Meta.ShadowPath(_generation, _index));
+            return sealedBytes.Bytes + (current.Exists ? current.Length : 0);
         }
     }
 

@@ -146,11 +146,20 @@ public sealed class MetaDirectory
         }
     }
 
-    /// <summary>Total bytes of the shadow WAL files of a generation.</summary>
-    public long ShadowBytes(string generation)
+    /// <summary>Total bytes of the shadow WAL files of a generation with an index below <paramref name="belowIndex"/>.</summary>
+    public long ShadowBytes(string generation, long belowIndex = long.MaxValue)
     {
-        var dir = ShadowDir(generation);
-        return Directory.Exists(dir) ? new DirectoryInfo(dir).EnumerateFiles("*.wal").Sum(f => f.Length) : 0;
+        long bytes = 0;
+        foreach (var idx in ShadowIndexes(generation))
+        {
+            if (idx < belowIndex)
+            {
+                var fi = new FileInfo(ShadowPath(generation, idx));
+                bytes += fi.Exists ? fi.Length : 0;
+            }
+        }
+
+        return bytes;
     }
 
     /// <summary>

@@ -158,6 +158,11 @@ public sealed class DatabaseReplicator : IAsyncDisposable
     /// <summary>The monitor loop's thread, once started (tests check it blocks outside the pool and ends at stop).</summary>
     internal Thread? MonitorThread { get; private set; }
 
+    /// <summary>How many times the monitor loop has woken (tests check an idle database wakes once a beat).</summary>
+    internal long MonitorWakes => Interlocked.Read(ref _monitorWakes);
+
+    private long _monitorWakes;
+
     private void MonitorLoop(CancellationToken ct)
     {
         int failures = 0;
@@ -208,6 +213,7 @@ public sealed class DatabaseReplicator : IAsyncDisposable
                 bool awaiting = Capture.AwaitingPublication;
                 var wait = awaiting ? TimeSpan.FromMilliseconds(5) : UntilNextBeat(HeartbeatInterval);
                 notified = WaitHandle.WaitAny(wakeOrStop, wait) == 0;
+                Interlocked.Increment(ref _monitorWakes);
                 ct.ThrowIfCancellationRequested();
                 look = notified || awaiting || sinceLook.Elapsed >= _captureOptions.MonitorInterval - HeartbeatInterval / 2;
             }
@@ -327,12 +333,17 @@ public sealed class DatabaseReplicator : IAsyncDisposable
     /// The time until the next multiple of <paramref name="interval"/> on the process's monotonic
     /// clock. Every database of a process polls and publishes its status on that shared beat, so
     /// an idle machine is woken once per beat instead of once per database at scattered moments
-    /// (the monitor threads wake together and go back to sleep together).
+    /// (the monitor threads wake together and go back to sleep together). The clock is the precise
+    /// monotonic one that waits time out on, rounded up to the millisecond, so a wait never ends
+    /// before the beat: Environment.TickCount64 follows a coarse clock that lags by up to a few
+    /// milliseconds, and with it each beat woke the thread again for the last millisecond or two.
     /// </summary>
     internal static TimeSpan UntilNextBeat(TimeSpan interval)
     {
         long ms = Math.Max(1, (long)interval.TotalMilliseconds);
-        return TimeSpan.FromMilliseconds(ms - (Environment.TickCount64 % ms));
+        long period = ms * (Stopwatch.Frequency / 1000);
+        long left = period - (Stopwatch.GetTimestamp() % period);
+        return TimeSpan.FromMilliseconds((left * 1000 + Stopwatch.Frequency - 1) / Stopwatch.Frequency);
     }
 
     private void PublishStatusIfDue()
