@@ -12,10 +12,73 @@ namespace SqliteReplica.Engine.Tests;
 
 /// <summary>
 /// Restores from a real replica (written by capture + syncer) that was damaged on disk: the right
-/// error code, nothing at the output path, no temporary files left behind.
+/// error code, nothing at the output path, no temporary files left behind. A local-directory
+/// replica is read twice per WAL index (verify, then apply); <see cref="RestoreErrorTestsWithSpool"/>
+/// runs every test again the way other stores are read, through spool files.
 /// </summary>
 public class RestoreErrorTests
 {
+    /// <summary>Read the replica as a store whose objects are not local (WAL indexes spooled).</summary>
+    protected virtual bool Spool => false;
+
+    /// <summary>
+    /// The file replica as the restore sees it: local reads or not, and a hook that can hand out
+    /// other bytes at the n-th opening of a segment.
+    /// </summary>
+    private sealed class ReadingStore(FileReplicaClient inner, bool localReads) : IReplicaClient
+    {
+        private readonly Dictionary<(long Index, long Offset), int> _opens = new();
+
+        public Func<long, long, int, Stream?>? Replace { get; set; }
+
+        public int Opens(long index, long offset)
+        {
+            lock (_opens)
+            {
+                return _opens.GetValueOrDefault((index, offset));
+            }
+        }
+
+        public bool LocalReads => localReads;
+
+        public string Type => inner.Type;
+
+        public string Url => inner.Url;
+
+        public Task<IReplicaLease> AcquireLeaseAsync(LeaseOwner owner, CancellationToken ct) => inner.AcquireLeaseAsync(owner, ct);
+
+        public Task CheckWritableAsync(CancellationToken ct) => inner.CheckWritableAsync(ct);
+
+        public Task<IReadOnlyList<string>> ListGenerationsAsync(CancellationToken ct) => inner.ListGenerationsAsync(ct);
+
+        public Task<IReadOnlyList<SnapshotInfo>> ListSnapshotsAsync(string generation, CancellationToken ct) => inner.ListSnapshotsAsync(generation, ct);
+
+        public Task<IReadOnlyList<SegmentInfo>> ListSegmentsAsync(string generation, CancellationToken ct) => inner.ListSegmentsAsync(generation, ct);
+
+        public Task<Stream> OpenSnapshotAsync(string generation, long index, CancellationToken ct) => inner.OpenSnapshotAsync(generation, index, ct);
+
+        public async Task<Stream> OpenSegmentAsync(string generation, long index, long offset, CancellationToken ct)
+        {
+            int n;
+            lock (_opens)
+            {
+                _opens[(index, offset)] = n = _opens.GetValueOrDefault((index, offset)) + 1;
+            }
+
+            return Replace?.Invoke(index, offset, n) ?? await inner.OpenSegmentAsync(generation, index, offset, ct);
+        }
+
+        public Task<long> WriteSnapshotAsync(string generation, long index, Func<Stream, CancellationToken, Task> writeFramed, CancellationToken ct) => inner.WriteSnapshotAsync(generation, index, writeFramed, ct);
+
+        public Task<long> WriteSegmentAsync(string generation, long index, long offset, Func<Stream, CancellationToken, Task> writeFramed, CancellationToken ct) => inner.WriteSegmentAsync(generation, index, offset, writeFramed, ct);
+
+        public Task DeleteSnapshotAsync(string generation, long index, CancellationToken ct) => inner.DeleteSnapshotAsync(generation, index, ct);
+
+        public Task DeleteSegmentsAsync(IReadOnlyList<SegmentInfo> segments, CancellationToken ct) => inner.DeleteSegmentsAsync(segments, ct);
+
+        public Task DeleteGenerationAsync(string generation, CancellationToken ct) => inner.DeleteGenerationAsync(generation, ct);
+    }
+
     /// <summary>
     /// A replica of one generation with three WAL indexes: index 0 has three segments (20 rows
     /// each), index 1 two, index 2 one. The source database is left with 120 rows.
@@ -25,10 +88,11 @@ public class RestoreErrorTests
         public const int RowsInFirstSegment = 20;
         public const int TotalRows = 120;
 
-        private BuiltReplica(TestDb db, FileReplicaClient client, string generation)
+        private BuiltReplica(TestDb db, FileReplicaClient client, string generation, bool spool)
         {
             Db = db;
             Client = client;
+            Store = new ReadingStore(client, localReads: !spool);
             Generation = generation;
             OutDir = Path.Combine(db.Dir, "out");
             Output = Path.Combine(OutDir, "restored.db");
@@ -38,13 +102,16 @@ public class RestoreErrorTests
 
         public FileReplicaClient Client { get; }
 
+        /// <summary>What the restores of these tests read the replica through.</summary>
+        public ReadingStore Store { get; }
+
         public string Generation { get; }
 
         public string OutDir { get; }
 
         public string Output { get; }
 
-        public static async Task<BuiltReplica> CreateAsync()
+        public static async Task<BuiltReplica> CreateAsync(bool spool)
         {
             var db = new TestDb();
             var client = new FileReplicaClient(db.ReplicaDir);
@@ -72,7 +139,7 @@ public class RestoreErrorTests
                 generation = capture.Position.Generation;
             }
 
-            return new BuiltReplica(db, client, generation);
+            return new BuiltReplica(db, client, generation, spool);
         }
 
         public List<SegmentInfo> Segments(long index) =>
@@ -81,7 +148,7 @@ public class RestoreErrorTests
         public string SegmentPath(SegmentInfo s) => Client.SegmentPath(s.Generation, s.Index, s.Offset);
 
         public Task<RestoreResult> RestoreAsync(RestoreOptions? options = null, IProgress<RestoreProgress>? progress = null, CancellationToken ct = default) =>
-            new Restorer(Client, NullEngineLog.Instance).RestoreAsync(options ?? new RestoreOptions { OutputPath = Output }, progress, ct);
+            new Restorer(Store, NullEngineLog.Instance).RestoreAsync(options ?? new RestoreOptions { OutputPath = Output }, progress, ct);
 
         public async Task<ReplicaException> RestoreFailsAsync(RestoreOptions? options = null)
         {
@@ -177,7 +244,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task The_undamaged_replica_restores_every_row()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         Assert.Equal(3, r.Segments(0).Count);
         Assert.Equal(2, r.Segments(1).Count);
         Assert.Single(r.Segments(2));
@@ -192,9 +259,36 @@ public class RestoreErrorTests
     }
 
     [Fact]
+    public async Task A_segment_that_reads_differently_the_second_time_fails_the_restore_of_a_local_replica()
+    {
+        // A local replica is verified at the first reading and applied at the second: the second
+        // must give the frames the first verified. Here the second reading of index 0's middle
+        // segment gives its last segment instead (valid LZ4, valid frames, other content). Read
+        // through spool files, each segment is read once and the restore is unaffected.
+        using var r = await BuiltReplica.CreateAsync(Spool);
+        var segments = r.Segments(0);
+        Assert.Equal(3, segments.Count);
+        var (middle, last) = (segments[1], segments[2]);
+        r.Store.Replace = (index, offset, nth) => index == 0 && offset == middle.Offset && nth == 2 ? File.OpenRead(r.SegmentPath(last)) : null;
+        if (Spool)
+        {
+            var result = await r.RestoreAsync();
+            Assert.Equal(BuiltReplica.TotalRows, Rows(result.OutputPath).Count);
+            Assert.Equal(1, r.Store.Opens(0, middle.Offset));
+            return;
+        }
+
+        var e = await r.RestoreFailsAsync();
+        Assert.Equal(ReplicaErrorCode.SegmentCorrupt, e.Code);
+        Assert.Contains("changed while it was being restored", e.Message);
+        Assert.Equal(2, r.Store.Opens(0, middle.Offset));
+        r.AssertNothingLeftAtOutput();
+    }
+
+    [Fact]
     public async Task Restore_fails_with_SegmentMissing_when_a_middle_segment_is_missing()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         var middle = r.Segments(0)[1];
         File.Delete(r.SegmentPath(middle));
 
@@ -207,7 +301,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task Restore_fails_with_SegmentMissing_when_the_offset_0_segment_of_an_index_is_missing()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         File.Delete(r.SegmentPath(r.Segments(1)[0]));
 
         var e = await r.RestoreFailsAsync();
@@ -219,7 +313,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task Restore_fails_with_SegmentMissing_when_a_whole_index_is_missing()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         foreach (var s in r.Segments(1))
         {
             File.Delete(r.SegmentPath(s));
@@ -236,7 +330,7 @@ public class RestoreErrorTests
     [InlineData(0.99)]
     public async Task Restore_fails_with_SegmentCorrupt_when_a_segment_is_truncated(double keep)
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         var path = r.SegmentPath(r.Segments(0)[1]);
         var bytes = File.ReadAllBytes(path);
         File.WriteAllBytes(path, bytes[..(int)(bytes.Length * keep)]);
@@ -252,7 +346,7 @@ public class RestoreErrorTests
     [InlineData(2, 0.9)]
     public async Task Restore_fails_with_SegmentCorrupt_when_a_byte_of_a_segment_is_flipped(int segment, double where)
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         FlipByte(r.SegmentPath(r.Segments(0)[segment]), where);
 
         var e = await r.RestoreFailsAsync();
@@ -263,7 +357,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task Restore_fails_with_SegmentCorrupt_when_a_valid_lz4_segment_holds_a_broken_checksum_chain()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         var seg = r.Segments(1)[1];
         // Offset > 0: the payload is whole frames; damage page data in its last frame.
         RewriteSegmentPayload(r.SegmentPath(seg), p => p[^100] ^= 0xFF);
@@ -277,7 +371,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task Restore_fails_with_SegmentCorrupt_when_a_segment_carries_frames_with_other_salts()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         var seg = r.Segments(0)[2];
         // Salts are not under the checksum: change salt-1 of the segment's first frame.
         RewriteSegmentPayload(r.SegmentPath(seg), p => p[8 + 3] ^= 0x01);
@@ -291,7 +385,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task Restore_fails_with_SegmentCorrupt_when_an_index_starts_with_a_bad_wal_header()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         RewriteSegmentPayload(r.SegmentPath(r.Segments(2)[0]), p => p[20] ^= 0x01);
 
         var e = await r.RestoreFailsAsync();
@@ -302,7 +396,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task Restore_fails_with_SegmentCorrupt_when_the_snapshot_is_damaged()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         FlipByte(r.Client.SnapshotPath(r.Generation, 0), 0.5);
 
         var e = await r.RestoreFailsAsync();
@@ -315,7 +409,7 @@ public class RestoreErrorTests
     {
         // WAL indexes download and verify while the snapshot decodes: the snapshot's failure is
         // the one reported, and no spool file of the indexes already under way is left behind.
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         FlipByte(r.Client.SnapshotPath(r.Generation, 0), 0.5);
         FlipByte(r.SegmentPath(r.Segments(1)[1]), 0.5);
 
@@ -328,7 +422,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task Restore_fails_with_SegmentCorrupt_when_an_index_has_another_page_size_than_the_snapshot()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         SetWalHeaderPageSize(r.SegmentPath(r.Segments(2)[0]), 8192);
 
         var e = await r.RestoreFailsAsync();
@@ -341,7 +435,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task Restore_with_allow_partial_stops_before_an_index_with_another_page_size()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         SetWalHeaderPageSize(r.SegmentPath(r.Segments(2)[0]), 8192);
 
         var result = await r.RestoreAsync(new RestoreOptions { OutputPath = r.Output, AllowPartial = true });
@@ -364,7 +458,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task Restore_fails_with_SnapshotMissing_when_the_snapshot_is_missing()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         File.Delete(r.Client.SnapshotPath(r.Generation, 0));
 
         var e = await r.RestoreFailsAsync();
@@ -405,7 +499,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task Restore_fails_with_OutputExists_and_leaves_the_file_unchanged_when_the_output_exists_without_force()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         Directory.CreateDirectory(r.OutDir);
         var original = new byte[12345];
         new Random(9).NextBytes(original);
@@ -422,7 +516,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task Restore_fails_with_OutputExists_when_only_a_wal_of_the_output_exists()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         Directory.CreateDirectory(r.OutDir);
         File.WriteAllBytes(r.Output + "-wal", new byte[100]);
 
@@ -435,7 +529,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task Restore_with_force_replaces_the_output_and_removes_a_stale_wal_and_shm()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         Directory.CreateDirectory(r.OutDir);
 
         // The stale -wal is a real, valid WAL of another database with the same page size: left
@@ -463,7 +557,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task Restore_with_force_that_fails_leaves_the_existing_output_unchanged()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         Directory.CreateDirectory(r.OutDir);
         var original = new byte[4096];
         new Random(3).NextBytes(original);
@@ -479,7 +573,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task Restore_with_allow_partial_stops_before_a_missing_middle_segment()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         var missing = r.Segments(0)[1];
         File.Delete(r.SegmentPath(missing));
 
@@ -501,7 +595,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task Restore_with_allow_partial_stops_before_a_missing_index()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         File.Delete(r.SegmentPath(r.Segments(1)[0]));
 
         var result = await r.RestoreAsync(new RestoreOptions { OutputPath = r.Output, AllowPartial = true });
@@ -514,7 +608,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task Restore_with_allow_partial_stops_before_a_corrupt_segment()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         FlipByte(r.SegmentPath(r.Segments(1)[1]), 0.5);
 
         var result = await r.RestoreAsync(new RestoreOptions { OutputPath = r.Output, AllowPartial = true });
@@ -528,7 +622,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task Restore_with_allow_partial_on_an_undamaged_replica_is_not_partial()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         var result = await r.RestoreAsync(new RestoreOptions { OutputPath = r.Output, AllowPartial = true });
         Assert.False(result.Partial);
         Assert.Equal(BuiltReplica.TotalRows, TestDb.Count(r.Output));
@@ -537,7 +631,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task Restore_to_an_index_before_the_damage_succeeds()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         FlipByte(r.SegmentPath(r.Segments(2)[0]), 0.5);
 
         var result = await r.RestoreAsync(new RestoreOptions { OutputPath = r.Output, Index = 1 });
@@ -550,7 +644,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task Restore_fails_with_OutputNotWritable_when_the_output_is_a_directory()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         Directory.CreateDirectory(r.Output);
         var e = await r.RestoreFailsAsync();
         Assert.Equal(ReplicaErrorCode.OutputNotWritable, e.Code);
@@ -561,7 +655,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task Restore_with_a_temp_directory_that_fails_leaves_no_file_in_it()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         var temp = Path.Combine(r.Db.Dir, "scratch");
         FlipByte(r.SegmentPath(r.Segments(1)[1]), 0.5);
 
@@ -574,7 +668,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task Restore_fails_with_InvalidArgument_when_index_and_timestamp_are_both_given()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         var e = await r.RestoreFailsAsync(new RestoreOptions { OutputPath = r.Output, Index = 1, Timestamp = DateTimeOffset.UtcNow });
         Assert.Equal(ReplicaErrorCode.InvalidArgument, e.Code);
         r.AssertNothingLeftAtOutput();
@@ -583,7 +677,7 @@ public class RestoreErrorTests
     [Fact]
     public async Task Restore_with_a_cancelled_token_leaves_no_output_and_no_temp_files()
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         using var cts = new CancellationTokenSource();
         cts.Cancel();
 
@@ -615,7 +709,7 @@ public class RestoreErrorTests
     [InlineData(4)] // while WAL indexes are being spooled
     public async Task Restore_cancelled_midway_leaves_no_output_and_no_temp_files(int cancelAtReport)
     {
-        using var r = await BuiltReplica.CreateAsync();
+        using var r = await BuiltReplica.CreateAsync(Spool);
         using var cts = new CancellationTokenSource();
         var progress = new CancelOnReport(cts, cancelAtReport);
 
@@ -624,4 +718,10 @@ public class RestoreErrorTests
         Assert.True(progress.Phases.Count >= cancelAtReport, string.Join(",", progress.Phases));
         r.AssertNothingLeftAtOutput();
     }
+}
+
+/// <summary>Every restore error test again, with the WAL indexes spooled as for a store whose objects are not local.</summary>
+public sealed class RestoreErrorTestsWithSpool : RestoreErrorTests
+{
+    protected override bool Spool => true;
 }

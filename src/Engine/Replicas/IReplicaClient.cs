@@ -37,6 +37,12 @@ public interface IReplicaClient
     /// <summary>Opens the stored (LZ4-framed) bytes of a segment.</summary>
     Task<Stream> OpenSegmentAsync(string generation, long index, long offset, CancellationToken ct);
 
+    /// <summary>
+    /// True when reading an object again costs no more than a local file read: a restore then
+    /// reads each WAL index twice (verify, then apply) instead of spooling its decoded frames.
+    /// </summary>
+    bool LocalReads => false;
+
     /// <summary>Stores a snapshot; <paramref name="writeFramed"/> writes the LZ4-framed bytes into the given stream.</summary>
     Task<long> WriteSnapshotAsync(string generation, long index, Func<Stream, CancellationToken, Task> writeFramed, CancellationToken ct);
 

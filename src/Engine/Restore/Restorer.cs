@@ -15,6 +15,9 @@ namespace SqliteReplica.Engine.Restore;
 /// by index, the newest committed version of each page is written once into the file and the
 /// file is cut to the size the last commit records. Only then is the file renamed to the
 /// output: nothing appears at the output path unless the whole applied chain verified.
+/// From a replica whose objects are local files (<see cref="IReplicaClient.LocalReads"/>) nothing
+/// is spooled: an index is read twice, verified the first time and applied the second, and the
+/// second reading must show the same frames as the first (page numbers and stored checksums).
 /// </summary>
 public sealed class Restorer
 {
@@ -319,10 +322,14 @@ public sealed class Restorer
             while (next < groups.Count && pending.Count < parallelism)
             {
                 var group = groups[next++];
-                var spoolPath = $"{tmp}-{ReplicaNames.Hex8(group[0].Index)}.wal";
-                lock (spools)
+                string? spoolPath = null;
+                if (!_client.LocalReads)
                 {
-                    spools.Add(spoolPath);
+                    spoolPath = $"{tmp}-{ReplicaNames.Hex8(group[0].Index)}.wal";
+                    lock (spools)
+                    {
+                        spools.Add(spoolPath);
+                    }
                 }
 
                 long? stopAt = options.Offset is { } o && options.Index == group[0].Index ? o : null;
@@ -348,12 +355,24 @@ public sealed class Restorer
                 if (spooled.LastCommitOffset > WalHeader.Size)
                 {
                     long applyStart = Stopwatch.GetTimestamp();
-                    ApplySpool(spooled, db, pageSize, ct);
+                    if (spooled.Path is null)
+                    {
+                        await ApplyByRereadingAsync(spooled, db, pageSize, ct).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        ApplySpool(spooled, db, pageSize, ct);
+                    }
+
                     _apply += Stopwatch.GetTimestamp() - applyStart;
                     position = new Position(plan.Generation, spooled.Index, spooled.LastCommitOffset);
                 }
 
-                TryDelete(spooled.Path);
+                if (spooled.Path is not null)
+                {
+                    TryDelete(spooled.Path);
+                }
+
                 indexes++;
                 segments += spooled.SegmentsUsed;
                 _log.Debug($"applied wal generation={plan.Generation} index={spooled.Index} segments={spooled.SegmentsUsed}");
@@ -385,11 +404,13 @@ public sealed class Restorer
     }
 
     /// <summary>
-    /// One WAL index downloaded and verified into a spool file laid out as the WAL itself (the
-    /// spool offset of a frame is its WAL offset). <see cref="Newest"/> maps each page written by
-    /// a committed transaction to the spool offset of its newest version's page data.
+    /// One WAL index downloaded and verified, into a spool file laid out as the WAL itself (the
+    /// spool offset of a frame is its WAL offset) or, with no <see cref="Path"/>, to be read again
+    /// from <see cref="Segments"/>. <see cref="Newest"/> maps each page written by a committed
+    /// transaction to the WAL offset of its newest version's page data; <see cref="CommitHash"/>
+    /// sums up the frames up to the last commit (page numbers and stored checksums).
     /// </summary>
-    private sealed record Spooled(long Index, string Path, WalHeader? Header, long LastCommitOffset, uint DbSize, int SegmentsUsed, string? Damage, ReplicaException? Error, Dictionary<uint, long> Newest);
+    private sealed record Spooled(long Index, string? Path, WalHeader? Header, long LastCommitOffset, uint DbSize, int SegmentsUsed, string? Damage, ReplicaException? Error, Dictionary<uint, long> Newest, IReadOnlyList<SegmentInfo> Segments, ulong CommitHash);
 
     /// <summary>
     /// An index whose WAL header names another page size than the snapshot's is damage at its
@@ -415,7 +436,7 @@ public sealed class Restorer
     /// the spool in one write; the frames' page numbers are noted on the way, so applying the
     /// index reads only the pages it writes.
     /// </remarks>
-    private async Task<Spooled> SpoolIndexAsync(List<SegmentInfo> group, string spoolPath, long? stopAt, SemaphoreSlim gate, CancellationToken ct)
+    private async Task<Spooled> SpoolIndexAsync(List<SegmentInfo> group, string? spoolPath, long? stopAt, SemaphoreSlim gate, CancellationToken ct)
     {
         await gate.WaitAsync(ct).ConfigureAwait(false);
         try
@@ -428,11 +449,11 @@ public sealed class Restorer
         }
     }
 
-    private async Task<Spooled> SpoolIndexCoreAsync(List<SegmentInfo> group, string spoolPath, long? stopAt, CancellationToken ct)
+    private async Task<Spooled> SpoolIndexCoreAsync(List<SegmentInfo> group, string? spoolPath, long? stopAt, CancellationToken ct)
     {
         await Task.Yield();
         long index = group[0].Index;
-        await using var spool = new FileStream(spoolPath, new FileStreamOptions
+        await using var spool = spoolPath is null ? null : new FileStream(spoolPath, new FileStreamOptions
         {
             Mode = FileMode.CreateNew,
             Access = FileAccess.ReadWrite,
@@ -440,7 +461,7 @@ public sealed class Restorer
             BufferSize = 0,
             UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
         });
-        var state = new SpoolState(index, spoolPath);
+        var state = new SpoolState(index, spoolPath, group);
         // Room for a read of 1 MiB after the partial frame (at most one largest frame) kept from the previous one.
         var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent((1 << 20) + 65536 + WalFrameHeader.Size);
         try
@@ -489,11 +510,15 @@ public sealed class Restorer
     }
 
     /// <summary>What one index's spooling has verified so far.</summary>
-    private sealed class SpoolState(long index, string path)
+    private sealed class SpoolState(long index, string? path, IReadOnlyList<SegmentInfo> segments)
     {
         public WalChainVerifier? Verifier;
         public int Used;
         public ReplicaException? Damage;
+
+        /// <summary><see cref="FrameHash"/> over the accepted frames, and its value at the last commit.</summary>
+        public ulong Hash;
+        public ulong CommitHash;
 
         /// <summary>Spool offset of each page's newest version written by a committed transaction.</summary>
         public readonly Dictionary<uint, long> Newest = new();
@@ -504,11 +529,11 @@ public sealed class Restorer
         public Spooled Stop(ReplicaException e) => Result(e.Message, e);
 
         public Spooled Result(string? damage, ReplicaException? error) =>
-            new(index, path, Verifier?.Header, Verifier?.LastCommitOffset ?? 0, Verifier?.LastCommitDbSize ?? 0, Used, damage, error, Newest);
+            new(index, path, Verifier?.Header, Verifier?.LastCommitOffset ?? 0, Verifier?.LastCommitDbSize ?? 0, Used, damage, error, Newest, segments, CommitHash);
     }
 
     /// <summary>Decodes one segment into the spool; returns its decoded length, or sets <see cref="SpoolState.Damage"/>.</summary>
-    private async Task<long> SpoolSegmentAsync(SegmentInfo seg, string name, FileStream spool, SpoolState state, byte[] buffer, long? stopAt, CancellationToken ct)
+    private async Task<long> SpoolSegmentAsync(SegmentInfo seg, string name, FileStream? spool, SpoolState state, byte[] buffer, long? stopAt, CancellationToken ct)
     {
         ReplicaException Damage(string why) => new(ReplicaErrorCode.SegmentCorrupt,
             $"WAL segment '{name}' failed verification: {why}. Restore an earlier point with -Index/-Timestamp, or use -AllowPartial to stop before it.", name);
@@ -543,7 +568,11 @@ public sealed class Restorer
                 }
 
                 state.Verifier = new WalChainVerifier(h);
-                RandomAccess.Write(spool.SafeFileHandle, headerBytes, 0);
+                if (spool is not null)
+                {
+                    RandomAccess.Write(spool.SafeFileHandle, headerBytes, 0);
+                }
+
                 needHeader = false;
                 pos = WalHeader.Size;
             }
@@ -557,7 +586,7 @@ public sealed class Restorer
             int start = pos;
             long startOffset = verifier.Offset;
             int accepted = VerifyFrames(buffer.AsSpan(0, fill), ref pos, verifier, state, stopAt, out var why);
-            if (accepted > 0)
+            if (accepted > 0 && spool is not null)
             {
                 RandomAccess.Write(spool.SafeFileHandle, buffer.AsSpan(start, accepted), startOffset);
             }
@@ -620,8 +649,10 @@ public sealed class Restorer
             }
 
             state.SinceCommit.Add((BinaryPrimitives.ReadUInt32BigEndian(frame), frameOffset + WalFrameHeader.Size));
+            state.Hash = FrameHash(state.Hash, frame);
             if (verifier.LastCommitOffset == verifier.Offset)
             {
+                state.CommitHash = state.Hash;
                 foreach (var (page, offset) in state.SinceCommit)
                 {
                     state.Newest[page] = offset;
@@ -713,6 +744,120 @@ public sealed class Restorer
         finally
         {
             System.Buffers.ArrayPool<byte>.Shared.Return(chunk);
+        }
+
+        db.SetLength((long)spooled.DbSize * pageSize);
+    }
+
+    /// <summary>
+    /// Folds one frame's page number and stored checksum into <paramref name="hash"/>: the second
+    /// reading of an index that was not spooled must show the frames the first one verified.
+    /// </summary>
+    private static ulong FrameHash(ulong hash, ReadOnlySpan<byte> frame)
+    {
+        ulong h = (hash ^ BinaryPrimitives.ReadUInt64LittleEndian(frame.Slice(16, 8)) ^ ((ulong)BinaryPrimitives.ReadUInt32BigEndian(frame) << 17)) * 0x9E3779B97F4A7C15UL;
+        return h ^ (h >> 31);
+    }
+
+    /// <summary>
+    /// Applies an index that was verified but not spooled: its segments are decoded again in WAL
+    /// order up to the last commit the verification accepted, and every frame that holds its
+    /// page's newest version is written, consecutive pages in one gathered write. Saves writing
+    /// (and reading back) the decoded index through the page cache, which is what a restore from
+    /// local files spent most of its time on besides the snapshot. If the frames read now are not
+    /// the ones verified (an object replaced meanwhile), the restore fails; nothing reaches the
+    /// output.
+    /// </summary>
+    private async Task ApplyByRereadingAsync(Spooled spooled, FileStream db, int pageSize, CancellationToken ct)
+    {
+        const int MaxGather = 512;
+        int frameSize = pageSize + WalFrameHeader.Size;
+        var target = db.SafeFileHandle;
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent((1 << 20) + 65536 + WalFrameHeader.Size);
+        var run = new List<ReadOnlyMemory<byte>>(MaxGather);
+        uint runStart = 0;
+        void WriteRun()
+        {
+            if (run.Count > 0)
+            {
+                RandomAccess.Write(target, run, (long)(runStart - 1) * pageSize);
+                run.Clear();
+            }
+        }
+
+        ulong hash = 0;
+        long end = WalHeader.Size;
+        string? last = null;
+        try
+        {
+            foreach (var seg in spooled.Segments)
+            {
+                if (end >= spooled.LastCommitOffset)
+                {
+                    break;
+                }
+
+                last = $"generations/{seg.Generation}/wal/{ReplicaNames.SegmentName(seg.Index, seg.Offset)}";
+                await using var raw = await _client.OpenSegmentAsync(seg.Generation, seg.Index, seg.Offset, ct).ConfigureAwait(false);
+                await using var decoded = new VerifiedLz4Stream(raw, last);
+                long bufferOffset = seg.Offset; // WAL offset of buffer[0]
+                int skip = seg.Offset == 0 ? WalHeader.Size : 0;
+                int fill = 0;
+                int n;
+                while (end < spooled.LastCommitOffset && (n = await decoded.ReadAsync(buffer.AsMemory(fill), ct).ConfigureAwait(false)) > 0)
+                {
+                    fill += n;
+                    if (fill < skip)
+                    {
+                        continue;
+                    }
+
+                    int pos = skip;
+                    skip = 0;
+                    while (fill - pos >= frameSize && bufferOffset + pos < spooled.LastCommitOffset)
+                    {
+                        var frame = buffer.AsSpan(pos, frameSize);
+                        uint page = BinaryPrimitives.ReadUInt32BigEndian(frame);
+                        hash = FrameHash(hash, frame);
+                        long data = bufferOffset + pos + WalFrameHeader.Size;
+                        if (page <= spooled.DbSize && spooled.Newest.TryGetValue(page, out var newest) && newest == data)
+                        {
+                            if (run.Count > 0 && (page != runStart + (uint)run.Count || run.Count == MaxGather))
+                            {
+                                WriteRun();
+                            }
+
+                            if (run.Count == 0)
+                            {
+                                runStart = page;
+                            }
+
+                            run.Add(buffer.AsMemory(pos + WalFrameHeader.Size, pageSize));
+                        }
+
+                        pos += frameSize;
+                    }
+
+                    // The buffer is reused for the next read: its run is written first.
+                    WriteRun();
+                    end = bufferOffset + pos;
+                    buffer.AsSpan(pos, fill - pos).CopyTo(buffer);
+                    bufferOffset += pos;
+                    fill -= pos;
+                    ct.ThrowIfCancellationRequested();
+                }
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        if (end != spooled.LastCommitOffset || hash != spooled.CommitHash)
+        {
+            var name = last ?? $"generations/{spooled.Segments[0].Generation}/wal/{ReplicaNames.SegmentName(spooled.Index, 0)}";
+            throw new ReplicaException(ReplicaErrorCode.SegmentCorrupt,
+                $"WAL index {ReplicaNames.Hex8(spooled.Index)} changed while it was being restored: reading '{name}' again did not give the frames that were verified. Nothing was written to the output; run the restore again once nothing rewrites the replica.", name);
         }
 
         db.SetLength((long)spooled.DbSize * pageSize);

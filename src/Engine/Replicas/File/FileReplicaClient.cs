@@ -19,6 +19,9 @@ public sealed class FileReplicaClient : IReplicaClient
 
     public string Type => "file";
 
+    /// <inheritdoc/>
+    public bool LocalReads => true;
+
     public string Url => new Uri(Root).AbsoluteUri;
 
     private string GenerationsDir => Path.Combine(Root, "generations");
