@@ -415,15 +415,20 @@ function Invoke-CpuPerMBCase {
 function Invoke-ResourcesCase {
     $runs = [System.Collections.Generic.List[object]]::new()
     # pwsh alone, idle (what every pwsh-hosted tool pays), and pwsh with the module imported.
+    # Three of each, the median kept: an idle pwsh's peak varied by about 10 MB between runs.
     $baseline = foreach ($what in 'pwsh', 'pwsh+module') {
         $dir = New-CaseDirectory "pwsh-$what"
         $script = if ($what -eq 'pwsh') { 'Start-Sleep -Seconds 3600' } else { "Import-Module -Name '$($env:SQLITEREPLICA_MODULE.Replace("'", "''"))'; Start-Sleep -Seconds 3600" }
-        $p = Start-PwshProcess -Script $script -LogPath (Join-Path $dir 'pwsh.log') -Name 'pwsh-idle'
-        Start-Sleep -Seconds 6
-        $mem = Get-BenchMemory -ProcessId $p.Pid
-        $null = $p | Stop-TestProcess -Signal KILL
-        Write-BenchLine 'Resources' ("idle {0}: peak RSS {1} MB" -f $what, $mem.PeakRssMB)
-        [pscustomobject][ordered]@{ What = $what; PeakRssMB = $mem.PeakRssMB; RssMB = $mem.RssMB }
+        $samples = foreach ($i in 1..3) {
+            $p = Start-PwshProcess -Script $script -LogPath (Join-Path $dir "pwsh-$i.log") -Name 'pwsh-idle'
+            Start-Sleep -Seconds 6
+            Get-BenchMemory -ProcessId $p.Pid
+            $null = $p | Stop-TestProcess -Signal KILL
+        }
+        $peak = Get-BenchStat -Values @($samples | ForEach-Object PeakRssMB)
+        $rss = Get-BenchStat -Values @($samples | ForEach-Object RssMB)
+        Write-BenchLine 'Resources' ("idle {0}: peak RSS {1} MB (median of 3, {2}-{3})" -f $what, $peak.Median, $peak.Min, $peak.Max)
+        [pscustomobject][ordered]@{ What = $what; PeakRssMB = $peak.Median; RssMB = $rss.Median; PeakRssMinMB = $peak.Min; PeakRssMaxMB = $peak.Max }
     }
     $round = 0
     # 'ours' is pwsh as it starts by default (its telemetry on), 'ours-service' as the README's

@@ -187,7 +187,7 @@ function Write-BenchReport {
             $pw = @($res.Baseline | Where-Object What -EQ 'pwsh')[0]
             $pm = @($res.Baseline | Where-Object What -EQ 'pwsh+module')[0]
             $hasSteady = @($res.Runs | Where-Object { $_.PSObject.Properties['SteadyIdleCpuSeconds'] }).Count -gt 0
-            & $add ("Idle CPU over {0} s (after some writes and 8 s of quiet){3} and peak RSS (VmHWM) of the replicator process. An idle ``pwsh -NoProfile`` peaks at **{1} MB** on this machine ({2} MB with the module imported): SqliteReplica's engine share is its peak minus the idle pwsh." -f $Bench.Settings.IdleSeconds, $pw.PeakRssMB, $pm.PeakRssMB, $(if ($hasSteady) { ', then over the next ' + $Bench.Settings.IdleSeconds + ' s ("steady": pwsh''s own start-up work and tiered JIT have settled by then; the target is judged on it)' } else { '' }))
+            & $add ("Idle CPU over {0} s (after some writes and 8 s of quiet){3} and peak RSS (VmHWM) of the replicator process. An idle ``pwsh -NoProfile`` peaks at **{1} MB** on this machine ({2} MB with the module imported){4}: SqliteReplica's engine share is its peak minus the idle pwsh." -f $Bench.Settings.IdleSeconds, $pw.PeakRssMB, $pm.PeakRssMB, $(if ($hasSteady) { ', then over the next ' + $Bench.Settings.IdleSeconds + ' s ("steady": pwsh''s own start-up work and tiered JIT have settled by then; the target is judged on it)' } else { '' }), $(if ($pw.PSObject.Properties['PeakRssMinMB']) { " (medians of 3 starts each; idle pwsh $($pw.PeakRssMinMB)-$($pw.PeakRssMaxMB) MB)" } else { '' }))
             & $add
             $hasPwsh = @($res.Runs | Where-Object { $_.PSObject.Properties['SteadyIdlePwshCpuSeconds'] }).Count -gt 0
             if ($hasPwsh) {
