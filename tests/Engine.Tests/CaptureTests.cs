@@ -16,27 +16,6 @@ namespace SqliteReplica.Engine.Tests;
 /// </summary>
 public class CaptureTests
 {
-    private sealed class ListLog : IEngineLog
-    {
-        public List<string> Lines { get; } = new();
-
-        public void Write(EngineLogLevel level, string message)
-        {
-            lock (Lines)
-            {
-                Lines.Add($"{level}: {message}");
-            }
-        }
-
-        public override string ToString()
-        {
-            lock (Lines)
-            {
-                return string.Join("\n", Lines);
-            }
-        }
-    }
-
     /// <summary>No time-based checkpoints, so every test is driven only by its own steps.</summary>
     private static CaptureOptions Options(int minPages = 1000, int maxPages = 10000) => new()
     {

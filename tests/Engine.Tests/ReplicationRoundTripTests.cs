@@ -9,19 +9,6 @@ namespace SqliteReplica.Engine.Tests;
 
 public class ReplicationRoundTripTests
 {
-    private sealed class ListLog : IEngineLog
-    {
-        public List<string> Lines { get; } = new();
-
-        public void Write(EngineLogLevel level, string message)
-        {
-            lock (Lines)
-            {
-                Lines.Add($"{level}: {message}");
-            }
-        }
-    }
-
     private static (DatabaseCapture Capture, ReplicaSyncer Syncer, FileReplicaClient Client) Start(TestDb db, ListLog log, CaptureOptions? options = null)
     {
         var capture = new DatabaseCapture(db.DbPath, options ?? new CaptureOptions(), log);

@@ -49,27 +49,6 @@ public class ShadowCapTests
         public Task DeleteGenerationAsync(string generation, CancellationToken ct) => throw Down();
     }
 
-    private sealed class ListLog : IEngineLog
-    {
-        public List<string> Lines { get; } = new();
-
-        public void Write(EngineLogLevel level, string message)
-        {
-            lock (Lines)
-            {
-                Lines.Add(message);
-            }
-        }
-
-        public bool Contains(string s)
-        {
-            lock (Lines)
-            {
-                return Lines.Any(l => l.Contains(s, StringComparison.Ordinal));
-            }
-        }
-    }
-
     [Fact]
     public async Task With_the_store_down_the_shadow_wal_stays_under_its_cap_and_the_application_is_not_blocked()
     {

@@ -137,3 +137,34 @@ internal sealed class NullLog : SqliteReplica.Engine.Logging.IEngineLog
     {
     }
 }
+
+/// <summary>A log that keeps every line ("Level: message"), for assertions and failure messages.</summary>
+internal sealed class ListLog : SqliteReplica.Engine.Logging.IEngineLog
+{
+    public List<string> Lines { get; } = new();
+
+    public void Write(SqliteReplica.Engine.Logging.EngineLogLevel level, string message)
+    {
+        lock (Lines)
+        {
+            Lines.Add($"{level}: {message}");
+        }
+    }
+
+    /// <summary>Whether a line holds <paramref name="text"/>.</summary>
+    public bool Contains(string text)
+    {
+        lock (Lines)
+        {
+            return Lines.Any(l => l.Contains(text, StringComparison.Ordinal));
+        }
+    }
+
+    public override string ToString()
+    {
+        lock (Lines)
+        {
+            return string.Join("\n", Lines);
+        }
+    }
+}

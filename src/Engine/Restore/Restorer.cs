@@ -355,13 +355,13 @@ public sealed class Restorer
                 if (spooled.LastCommitOffset > WalHeader.Size)
                 {
                     long applyStart = Stopwatch.GetTimestamp();
-                    if (spooled.Path is null)
+                    if (spooled.Path is { } spoolPath)
                     {
-                        await ApplyByRereadingAsync(spooled, db, pageSize, ct).ConfigureAwait(false);
+                        ApplySpool(spooled, spoolPath, db, pageSize, ct);
                     }
                     else
                     {
-                        ApplySpool(spooled, db, pageSize, ct);
+                        await ApplyByRereadingAsync(spooled, db, pageSize, ct).ConfigureAwait(false);
                     }
 
                     _apply += Stopwatch.GetTimestamp() - applyStart;
@@ -674,7 +674,7 @@ public sealed class Restorer
     /// chunks of up to 1 MiB, and each run of consecutive page numbers goes to the database file
     /// in one gathered write.
     /// </summary>
-    private static void ApplySpool(Spooled spooled, FileStream db, int pageSize, CancellationToken ct)
+    private static void ApplySpool(Spooled spooled, string spoolPath, FileStream db, int pageSize, CancellationToken ct)
     {
         // Pages per gathered write: well under the system's limit of buffers per call (IOV_MAX, 1024 on Linux).
         const int MaxGather = 512;
@@ -689,7 +689,7 @@ public sealed class Restorer
         }
 
         pages.Sort();
-        using var spool = File.OpenHandle(spooled.Path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
+        using var spool = File.OpenHandle(spoolPath, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
         var target = db.SafeFileHandle;
         int chunkFrames = Math.Max(1, (1 << 20) / frameSize);
         var chunk = System.Buffers.ArrayPool<byte>.Shared.Rent(chunkFrames * frameSize);
@@ -718,7 +718,7 @@ public sealed class Restorer
                 }
 
                 int length = (int)(pages[j - 1].Offset - WalFrameHeader.Size + frameSize - chunkStart);
-                ReadExactlyAt(spool, chunk.AsSpan(0, length), chunkStart, spooled.Path);
+                ReadExactlyAt(spool, chunk.AsSpan(0, length), chunkStart, spoolPath);
                 for (int k = i; k < j; k++)
                 {
                     var (offset, page) = pages[k];
