@@ -390,14 +390,20 @@ Describe 'Start-SqliteReplication in a separate process' -Tag 'Integration' {
             $second = Start-TestReplicator -DatabasePath $s.Db -ReplicaPath $s.Replica -LogPath $secondLog -Parameters $parameters
             $resumed = Wait-LogLine -Path $secondLog -Pattern 'resuming generation|new generation' -TimeoutSeconds 30 -Process $second
             $null = Wait-LogLine -Path $secondLog -Pattern 'wal restarted: new index|new generation .* started' -Offset $resumed.EndOffset -Count 2 -TimeoutSeconds 30 -Process $second
+            # What the second run logged while the application still had the database open. When
+            # the application then closes it, SQLite checkpoints and deletes the WAL if no other
+            # connection holds a read at that moment (the replicator lets go of its read during its
+            # own checkpoints), and frames it wrote since the last look are then only in the
+            # database file: a new generation after that is right, and not what this test is about.
+            $whileOpen = [System.Text.Encoding]::UTF8.GetString([System.IO.File]::ReadAllBytes($secondLog))
             $writer | Stop-TestProcess -Signal TERM -TimeoutSeconds 30 -NoKill | Should -Be 0
 
             $result = Complete-Scenario -Replicator $second -Database $s.Db -Replica $s.Replica
             $resumed.Line | Should -Match 'resuming generation'
             # The WAL restarts of the second run are made by connections whose checkpoint
             # counters differ from the first run's: continuity still holds, no new generation.
-            Get-Content -LiteralPath $secondLog | Where-Object { $_ -match 'new generation' } | Should -BeNullOrEmpty
-            @(Get-ReplicaGeneration -ReplicaPath $s.Replica).Count | Should -Be 1
+            $whileOpen -split '\r?\n' | Where-Object { $_ -match 'new generation' } | Should -BeNullOrEmpty
+            @(Get-ReplicaGeneration -ReplicaPath $s.Replica | Where-Object { $_.Generation -eq $resumed.Line.Split(' ')[3] }).Count | Should -Be 1
         }
 
         It 'gets a commit into the replica within a few seconds with -SyncInterval 200ms' {
