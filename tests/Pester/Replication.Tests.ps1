@@ -402,8 +402,14 @@ Describe 'Start-SqliteReplication in a separate process' -Tag 'Integration' {
             $resumed.Line | Should -Match 'resuming generation'
             # The WAL restarts of the second run are made by connections whose checkpoint
             # counters differ from the first run's: continuity still holds, no new generation.
-            $whileOpen -split '\r?\n' | Where-Object { $_ -match 'new generation' } | Should -BeNullOrEmpty
+            # On failure the message carries the second run's log on one line: the summary a CI log
+            # keeps is that line (this check failed rarely, and its cause is not known yet).
+            $logLine = ($whileOpen -split '\r?\n' | Where-Object { $_ }) -join ' | '
+            $whileOpen -split '\r?\n' | Where-Object { $_ -match 'new generation' } | Should -BeNullOrEmpty -Because "the second run logged: $logLine"
             @(Get-ReplicaGeneration -ReplicaPath $s.Replica | Where-Object { $_.Generation -eq $resumed.Line.Split(' ')[3] }).Count | Should -Be 1
+            # After the application closed: logged, not judged (see above).
+            $after = [System.Text.Encoding]::UTF8.GetString([System.IO.File]::ReadAllBytes($secondLog)).Substring($whileOpen.Length)
+            if ($after -match 'new generation') { Write-Host "note: the second run started a new generation after the application closed: $((($after -split '\r?\n') | Where-Object { $_ }) -join ' | ')" }
         }
 
         It 'gets a commit into the replica within a few seconds with -SyncInterval 200ms' {
