@@ -29,15 +29,11 @@ public class LagAndStatusTests
     }
 
     /// <summary>A file replica that can be taken down, and that can run an action while a WAL segment uploads (the application writing meanwhile).</summary>
-    private sealed class SwitchableStore(FileReplicaClient inner) : IReplicaClient
+    private sealed class SwitchableStore(FileReplicaClient inner) : DelegatingReplicaClient(inner)
     {
         public bool Down { get; set; }
 
         public Action? DuringSegmentUpload { get; set; }
-
-        public string Type => inner.Type;
-
-        public string Url => inner.Url;
 
         private void ThrowIfDown()
         {
@@ -47,50 +43,36 @@ public class LagAndStatusTests
             }
         }
 
-        public Task CheckWritableAsync(CancellationToken ct) => inner.CheckWritableAsync(ct);
-
-        public Task<IReplicaLease> AcquireLeaseAsync(LeaseOwner owner, CancellationToken ct) => inner.AcquireLeaseAsync(owner, ct);
-
-        public Task<IReadOnlyList<string>> ListGenerationsAsync(CancellationToken ct)
+        public override Task<IReadOnlyList<string>> ListGenerationsAsync(CancellationToken ct)
         {
             ThrowIfDown();
-            return inner.ListGenerationsAsync(ct);
+            return base.ListGenerationsAsync(ct);
         }
 
-        public Task<IReadOnlyList<SnapshotInfo>> ListSnapshotsAsync(string generation, CancellationToken ct)
+        public override Task<IReadOnlyList<SnapshotInfo>> ListSnapshotsAsync(string generation, CancellationToken ct)
         {
             ThrowIfDown();
-            return inner.ListSnapshotsAsync(generation, ct);
+            return base.ListSnapshotsAsync(generation, ct);
         }
 
-        public Task<IReadOnlyList<SegmentInfo>> ListSegmentsAsync(string generation, CancellationToken ct)
+        public override Task<IReadOnlyList<SegmentInfo>> ListSegmentsAsync(string generation, CancellationToken ct)
         {
             ThrowIfDown();
-            return inner.ListSegmentsAsync(generation, ct);
+            return base.ListSegmentsAsync(generation, ct);
         }
 
-        public Task<Stream> OpenSnapshotAsync(string generation, long index, CancellationToken ct) => inner.OpenSnapshotAsync(generation, index, ct);
-
-        public Task<Stream> OpenSegmentAsync(string generation, long index, long offset, CancellationToken ct) => inner.OpenSegmentAsync(generation, index, offset, ct);
-
-        public Task<long> WriteSnapshotAsync(string generation, long index, Func<Stream, CancellationToken, Task> writeFramed, CancellationToken ct)
+        public override Task<long> WriteSnapshotAsync(string generation, long index, Func<Stream, CancellationToken, Task> writeFramed, CancellationToken ct)
         {
             ThrowIfDown();
-            return inner.WriteSnapshotAsync(generation, index, writeFramed, ct);
+            return base.WriteSnapshotAsync(generation, index, writeFramed, ct);
         }
 
-        public async Task<long> WriteSegmentAsync(string generation, long index, long offset, Func<Stream, CancellationToken, Task> writeFramed, CancellationToken ct)
+        public override async Task<long> WriteSegmentAsync(string generation, long index, long offset, Func<Stream, CancellationToken, Task> writeFramed, CancellationToken ct)
         {
             ThrowIfDown();
             DuringSegmentUpload?.Invoke();
-            return await inner.WriteSegmentAsync(generation, index, offset, writeFramed, ct);
+            return await base.WriteSegmentAsync(generation, index, offset, writeFramed, ct);
         }
-
-        public Task DeleteSnapshotAsync(string generation, long index, CancellationToken ct) => inner.DeleteSnapshotAsync(generation, index, ct);
-
-        public Task DeleteSegmentsAsync(IReadOnlyList<SegmentInfo> segments, CancellationToken ct) => inner.DeleteSegmentsAsync(segments, ct);
-
-        public Task DeleteGenerationAsync(string generation, CancellationToken ct) => inner.DeleteGenerationAsync(generation, ct);
     }
 
     [Fact]
@@ -206,6 +188,22 @@ public class LagAndStatusTests
     private static DatabaseReplicator FileReplicator(TestDb db, CaptureOptions? options = null) =>
         new(db.DbPath, options ?? new CaptureOptions(), [(new FileReplicaClient(db.ReplicaDir), new ReplicaOptions())], new NullLog());
 
+    /// <summary>Runs the replicator while <paramref name="body"/> runs, then stops it and waits for the stop.</summary>
+    private static async Task WhileRunningAsync(DatabaseReplicator replicator, Func<Task> body)
+    {
+        using var cts = new CancellationTokenSource();
+        var run = replicator.RunAsync(cts.Token);
+        try
+        {
+            await body();
+        }
+        finally
+        {
+            cts.Cancel();
+            await run;
+        }
+    }
+
     private static async Task WaitForAsync(Func<bool> done)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
@@ -226,9 +224,7 @@ public class LagAndStatusTests
         var options = new CaptureOptions { MonitorInterval = TimeSpan.FromSeconds(10) };
         await using var replicator = FileReplicator(db, options);
         Assert.Equal(TimeSpan.FromSeconds(1), replicator.HeartbeatInterval);
-        using var cts = new CancellationTokenSource();
-        var run = replicator.RunAsync(cts.Token);
-        try
+        await WhileRunningAsync(replicator, async () =>
         {
             var meta = replicator.Capture.Meta.Root;
             var stamps = new List<DateTimeOffset>();
@@ -244,12 +240,7 @@ public class LagAndStatusTests
             }
 
             Assert.True(stamps.Distinct().Count() >= 4, string.Join(", ", stamps));
-        }
-        finally
-        {
-            cts.Cancel();
-            await run;
-        }
+        });
     }
 
     [Fact]
@@ -258,9 +249,7 @@ public class LagAndStatusTests
         using var db = new TestDb();
         db.Insert(0, 5);
         await using var replicator = FileReplicator(db);
-        using var cts = new CancellationTokenSource();
-        var run = replicator.RunAsync(cts.Token);
-        try
+        await WhileRunningAsync(replicator, async () =>
         {
             var meta = replicator.Capture.Meta.Root;
             var path = Path.Combine(meta, ReplicationState.FileName);
@@ -288,12 +277,7 @@ public class LagAndStatusTests
             Assert.Null(StatusFile.Read(meta, out problem));
             Assert.NotNull(problem);
             await WaitForAsync(() => StatusFile.Read(meta, out _) is not null);
-        }
-        finally
-        {
-            cts.Cancel();
-            await run;
-        }
+        });
     }
 
     [Fact]
@@ -320,9 +304,7 @@ public class LagAndStatusTests
         using var db = new TestDb();
         db.Insert(0, 5);
         await using var replicator = FileReplicator(db);
-        using var cts = new CancellationTokenSource();
-        var run = replicator.RunAsync(cts.Token);
-        try
+        await WhileRunningAsync(replicator, async () =>
         {
             var thread = replicator.MonitorThread;
             Assert.NotNull(thread);
@@ -335,12 +317,7 @@ public class LagAndStatusTests
             await WaitForAsync(() => replicator.Syncers[0].ConfirmedPosition != before);
             Assert.NotEqual(before, replicator.Syncers[0].ConfirmedPosition);
             Assert.True(thread.IsAlive);
-        }
-        finally
-        {
-            cts.Cancel();
-            await run;
-        }
+        });
 
         Assert.True(replicator.MonitorThread!.Join(TimeSpan.FromSeconds(5)), "the monitor thread outlived the stop");
     }
@@ -355,9 +332,7 @@ public class LagAndStatusTests
         using var db = new TestDb();
         db.Insert(0, 5);
         await using var replicator = FileReplicator(db);
-        using var cts = new CancellationTokenSource();
-        var run = replicator.RunAsync(cts.Token);
-        try
+        await WhileRunningAsync(replicator, async () =>
         {
             await WaitForAsync(() => replicator.Syncers[0].ConfirmedPosition == replicator.Capture.Position && !replicator.Capture.Position.IsNone);
             await Task.Delay(1500);
@@ -365,12 +340,7 @@ public class LagAndStatusTests
             await Task.Delay(4000);
             long wakes = replicator.MonitorWakes - before;
             Assert.InRange(wakes, 1, 6);
-        }
-        finally
-        {
-            cts.Cancel();
-            await run;
-        }
+        });
     }
 
     [Fact]

@@ -25,7 +25,7 @@ public class RestoreErrorTests
     /// The file replica as the restore sees it: local reads or not, and a hook that can hand out
     /// other bytes at the n-th opening of a segment.
     /// </summary>
-    private sealed class ReadingStore(FileReplicaClient inner, bool localReads) : IReplicaClient
+    private sealed class ReadingStore(FileReplicaClient inner, bool localReads) : DelegatingReplicaClient(inner)
     {
         private readonly Dictionary<(long Index, long Offset), int> _opens = new();
 
@@ -39,25 +39,9 @@ public class RestoreErrorTests
             }
         }
 
-        public bool LocalReads => localReads;
+        public override bool LocalReads => localReads;
 
-        public string Type => inner.Type;
-
-        public string Url => inner.Url;
-
-        public Task<IReplicaLease> AcquireLeaseAsync(LeaseOwner owner, CancellationToken ct) => inner.AcquireLeaseAsync(owner, ct);
-
-        public Task CheckWritableAsync(CancellationToken ct) => inner.CheckWritableAsync(ct);
-
-        public Task<IReadOnlyList<string>> ListGenerationsAsync(CancellationToken ct) => inner.ListGenerationsAsync(ct);
-
-        public Task<IReadOnlyList<SnapshotInfo>> ListSnapshotsAsync(string generation, CancellationToken ct) => inner.ListSnapshotsAsync(generation, ct);
-
-        public Task<IReadOnlyList<SegmentInfo>> ListSegmentsAsync(string generation, CancellationToken ct) => inner.ListSegmentsAsync(generation, ct);
-
-        public Task<Stream> OpenSnapshotAsync(string generation, long index, CancellationToken ct) => inner.OpenSnapshotAsync(generation, index, ct);
-
-        public async Task<Stream> OpenSegmentAsync(string generation, long index, long offset, CancellationToken ct)
+        public override async Task<Stream> OpenSegmentAsync(string generation, long index, long offset, CancellationToken ct)
         {
             int n;
             lock (_opens)
@@ -65,18 +49,8 @@ public class RestoreErrorTests
                 _opens[(index, offset)] = n = _opens.GetValueOrDefault((index, offset)) + 1;
             }
 
-            return Replace?.Invoke(index, offset, n) ?? await inner.OpenSegmentAsync(generation, index, offset, ct);
+            return Replace?.Invoke(index, offset, n) ?? await base.OpenSegmentAsync(generation, index, offset, ct);
         }
-
-        public Task<long> WriteSnapshotAsync(string generation, long index, Func<Stream, CancellationToken, Task> writeFramed, CancellationToken ct) => inner.WriteSnapshotAsync(generation, index, writeFramed, ct);
-
-        public Task<long> WriteSegmentAsync(string generation, long index, long offset, Func<Stream, CancellationToken, Task> writeFramed, CancellationToken ct) => inner.WriteSegmentAsync(generation, index, offset, writeFramed, ct);
-
-        public Task DeleteSnapshotAsync(string generation, long index, CancellationToken ct) => inner.DeleteSnapshotAsync(generation, index, ct);
-
-        public Task DeleteSegmentsAsync(IReadOnlyList<SegmentInfo> segments, CancellationToken ct) => inner.DeleteSegmentsAsync(segments, ct);
-
-        public Task DeleteGenerationAsync(string generation, CancellationToken ct) => inner.DeleteGenerationAsync(generation, ct);
     }
 
     /// <summary>

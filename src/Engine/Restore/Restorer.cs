@@ -676,8 +676,6 @@ public sealed class Restorer
     /// </summary>
     private static void ApplySpool(Spooled spooled, string spoolPath, FileStream db, int pageSize, CancellationToken ct)
     {
-        // Pages per gathered write: well under the system's limit of buffers per call (IOV_MAX, 1024 on Linux).
-        const int MaxGather = 512;
         int frameSize = pageSize + WalFrameHeader.Size;
         var pages = new List<(long Offset, uint Page)>(spooled.Newest.Count);
         foreach (var (page, offset) in spooled.Newest)
@@ -690,20 +688,9 @@ public sealed class Restorer
 
         pages.Sort();
         using var spool = File.OpenHandle(spoolPath, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
-        var target = db.SafeFileHandle;
         int chunkFrames = Math.Max(1, (1 << 20) / frameSize);
         var chunk = System.Buffers.ArrayPool<byte>.Shared.Rent(chunkFrames * frameSize);
-        var run = new List<ReadOnlyMemory<byte>>(chunkFrames);
-        uint runStart = 0;
-        void WriteRun()
-        {
-            if (run.Count > 0)
-            {
-                RandomAccess.Write(target, run, (long)(runStart - 1) * pageSize);
-                run.Clear();
-            }
-        }
-
+        var runs = new PageRuns(db.SafeFileHandle, pageSize);
         try
         {
             for (int i = 0; i < pages.Count;)
@@ -722,21 +709,11 @@ public sealed class Restorer
                 for (int k = i; k < j; k++)
                 {
                     var (offset, page) = pages[k];
-                    if (run.Count > 0 && (page != runStart + (uint)run.Count || run.Count == MaxGather))
-                    {
-                        WriteRun();
-                    }
-
-                    if (run.Count == 0)
-                    {
-                        runStart = page;
-                    }
-
-                    run.Add(chunk.AsMemory((int)(offset - chunkStart), pageSize));
+                    runs.Add(page, chunk.AsMemory((int)(offset - chunkStart), pageSize));
                 }
 
                 // The chunk's buffer is reused for the next one: its run is written first.
-                WriteRun();
+                runs.Flush();
 
                 i = j;
             }
@@ -770,20 +747,9 @@ public sealed class Restorer
     /// </summary>
     private async Task ApplyByRereadingAsync(Spooled spooled, FileStream db, int pageSize, CancellationToken ct)
     {
-        const int MaxGather = 512;
         int frameSize = pageSize + WalFrameHeader.Size;
-        var target = db.SafeFileHandle;
         var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent((1 << 20) + 65536 + WalFrameHeader.Size);
-        var run = new List<ReadOnlyMemory<byte>>(MaxGather);
-        uint runStart = 0;
-        void WriteRun()
-        {
-            if (run.Count > 0)
-            {
-                RandomAccess.Write(target, run, (long)(runStart - 1) * pageSize);
-                run.Clear();
-            }
-        }
+        var runs = new PageRuns(db.SafeFileHandle, pageSize);
 
         ulong hash = 0;
         long end = WalHeader.Size;
@@ -822,24 +788,14 @@ public sealed class Restorer
                         long data = bufferOffset + pos + WalFrameHeader.Size;
                         if (page <= spooled.DbSize && spooled.Newest.TryGetValue(page, out var newest) && newest == data)
                         {
-                            if (run.Count > 0 && (page != runStart + (uint)run.Count || run.Count == MaxGather))
-                            {
-                                WriteRun();
-                            }
-
-                            if (run.Count == 0)
-                            {
-                                runStart = page;
-                            }
-
-                            run.Add(buffer.AsMemory(pos + WalFrameHeader.Size, pageSize));
+                            runs.Add(page, buffer.AsMemory(pos + WalFrameHeader.Size, pageSize));
                         }
 
                         pos += frameSize;
                     }
 
                     // The buffer is reused for the next read: its run is written first.
-                    WriteRun();
+                    runs.Flush();
                     end = bufferOffset + pos;
                     buffer.AsSpan(pos, fill - pos).CopyTo(buffer);
                     bufferOffset += pos;
@@ -861,6 +817,42 @@ public sealed class Restorer
         }
 
         db.SetLength((long)spooled.DbSize * pageSize);
+    }
+
+    /// <summary>
+    /// Pages bound for the database file, gathered into runs of consecutive page numbers so each
+    /// run is one write. The pages point into a caller's buffer: <see cref="Flush"/> before reusing it.
+    /// </summary>
+    private sealed class PageRuns(Microsoft.Win32.SafeHandles.SafeFileHandle target, int pageSize)
+    {
+        // Pages per gathered write: well under the system's limit of buffers per call (IOV_MAX, 1024 on Linux).
+        private const int MaxGather = 512;
+        private readonly List<ReadOnlyMemory<byte>> _run = new(MaxGather);
+        private uint _start;
+
+        public void Add(uint page, ReadOnlyMemory<byte> data)
+        {
+            if (_run.Count > 0 && (page != _start + (uint)_run.Count || _run.Count == MaxGather))
+            {
+                Flush();
+            }
+
+            if (_run.Count == 0)
+            {
+                _start = page;
+            }
+
+            _run.Add(data);
+        }
+
+        public void Flush()
+        {
+            if (_run.Count > 0)
+            {
+                RandomAccess.Write(target, _run, (long)(_start - 1) * pageSize);
+                _run.Clear();
+            }
+        }
     }
 
     private static void ReadExactlyAt(Microsoft.Win32.SafeHandles.SafeFileHandle file, Span<byte> buffer, long offset, string path)
