@@ -175,6 +175,30 @@ function Build-Engine {
     Write-Step 'Publishing the engine and its packages into dependencies/'
     dotnet publish $EngineProject -c $Configuration -o $DependencyDir --nologo | Out-Host
     Assert-ExitCode 'dotnet publish (engine)'
+
+    # Precompile (ReadyToRun) the engine and its packages for the machine that builds: a
+    # restore or a replicator's first minute then runs native code instead of waiting for
+    # the JIT (measured on a 100 MB restore: about 0.1 s less inside the cmdlet). A
+    # ReadyToRun DLL keeps its IL, so on another architecture it is simply JIT-compiled as
+    # before; only the managed DLLs are replaced, so the portable native folders and the
+    # .deps.json above stay as they are.
+    $rid = [System.Runtime.InteropServices.RuntimeInformation]::RuntimeIdentifier
+    $staging = Join-Path $OutDir 'readytorun'
+    if (Test-Path -LiteralPath $staging) { Remove-Item -LiteralPath $staging -Recurse -Force }
+    Write-Step "Precompiling the engine and its packages for $rid (ReadyToRun)"
+    dotnet publish $EngineProject -c $Configuration -r $rid --self-contained false `
+        -p:PublishReadyToRun=true -o $staging --nologo | Out-Host
+    Assert-ExitCode 'dotnet publish (engine, ReadyToRun)'
+    $replaced = 0
+    foreach ($dll in Get-ChildItem -LiteralPath $staging -Filter '*.dll' -File) {
+        $target = Join-Path $DependencyDir $dll.Name
+        if (Test-Path -LiteralPath $target) {
+            Copy-Item -LiteralPath $dll.FullName -Destination $target -Force
+            $replaced++
+        }
+    }
+    Remove-Item -LiteralPath $staging -Recurse -Force
+    if ($replaced -eq 0) { throw 'No precompiled engine DLL matched the portable publish.' }
 }
 
 function Build-Cmdlets {
