@@ -250,6 +250,9 @@ function Invoke-LagCase {
 
 #region Overhead
 
+# The overhead case's control, reported beside the two tools: the cost of the read lock alone.
+$OverheadControl = 'read lock only'
+
 function Invoke-OverheadCase {
     # Two settings of the application: synchronous=NORMAL (the usual WAL setting, PocketBase's;
     # commits are CPU-bound, so a replicator's CPU and locks show) and SQLite's default FULL (an
@@ -286,23 +289,37 @@ function Invoke-OverheadCase {
         if ($rest -gt 0) { Start-Sleep -Milliseconds ([int]($rest * 1000)) }
         for ($pair = 0; $pair -lt $Settings.OverheadPairs; $pair++) {
             foreach ($variant in $variants) {
-                foreach ($tool in (Get-ToolOrder $pair)) {
+                # The control runs after both tools in every pair: a process that only holds a read
+                # transaction, as both tools must, and does nothing else (SqliteWriter hold).
+                foreach ($tool in @(Get-ToolOrder $pair) + $OverheadControl) {
                     foreach ($attached in $false, $true) {
-                        if ($attached) {
+                        $holder = $null
+                        if ($attached -and $tool -ne $OverheadControl) {
                             $db = $attachedDb["$tool/$pair/$($variant.Sync)"]
                             $dir = Split-Path -Parent $db
                             if ($replicators[$tool].HasExited) { throw "$tool stopped during the overhead case; see $dir" }
                         }
                         else {
-                            $dir = New-CaseDirectory "overhead-$pair-$($variant.Sync)-$tool-alone"
+                            $dir = New-CaseDirectory "overhead-$pair-$($variant.Sync)-$tool-$(if ($attached) { 'attached' } else { 'alone' })"
                             $db = Join-Path $dir 'app.db'
                             $null = Invoke-Writer init --db $db
+                            if ($attached) {
+                                $holder = Start-TestProcess -FilePath $script:WriterPath -ArgumentList @('hold', '--db', $db) -LogPath (Join-Path $dir 'hold.log') -Name 'hold'
+                                Wait-Until -TimeoutSeconds 30 -IntervalMilliseconds 50 -Message 'the read-lock holder holding its read' -Condition {
+                                    if ($holder.HasExited) { throw "The read-lock holder exited: $(Get-LogTail -Path $holder.LogPath -Lines 5)" }
+                                    $holder.ReadLog() -match 'holding'
+                                } | Out-Null
+                            }
                         }
                         # The same quiet second before every run, attached or not.
                         Start-Sleep -Seconds 1
                         $log = Join-Path $dir ("writer-{0}-{1}-{2}.log" -f $pair, $variant.Sync, $attached)
                         $w = Start-Writer -Database $db -LogPath $log -Arguments @('--count', [string]$variant.Rows, '--synchronous', $variant.Sync)
                         $null = $w | Wait-TestProcess -TimeoutSeconds 600
+                        if ($holder) {
+                            if ($holder.HasExited) { throw "The read-lock holder exited during the run: $(Get-LogTail -Path $holder.LogPath -Lines 5)" }
+                            $null = $holder | Stop-BenchProcess
+                        }
                         $commits = @(Read-Commit -LogPath $log)
                         $rate = ($commits.Count - 1) / (($commits[-1].At - $commits[0].At) / 1000)
                         $runs.Add([pscustomobject][ordered]@{ Pair = $pair; Sync = $variant.Sync; Tool = $tool; Attached = $attached; Rows = $variant.Rows; RowsPerSecond = [math]::Round($rate, 0) })
@@ -316,7 +333,7 @@ function Invoke-OverheadCase {
         foreach ($p in $replicators.Values) { $null = $p | Stop-BenchProcess }
     }
     $summary = foreach ($variant in $variants) {
-        foreach ($tool in 'ours', 'litestream') {
+        foreach ($tool in 'ours', 'litestream', $OverheadControl) {
             $mine = @($runs | Where-Object { $_.Tool -eq $tool -and $_.Sync -eq $variant.Sync })
             $ratios = foreach ($pair in 0..($Settings.OverheadPairs - 1)) {
                 $without = @($mine | Where-Object { $_.Pair -eq $pair -and -not $_.Attached })[0].RowsPerSecond

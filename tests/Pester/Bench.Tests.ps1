@@ -29,3 +29,45 @@ Describe 'Benchmark harness (Smoke mode)' -Tag 'Integration' {
         Get-Content -Raw -LiteralPath (Join-Path $script:OutDir 'benchmarks.md') | Should -Match '## Replication lag'
     }
 }
+
+Describe 'Benchmark overhead control (SqliteWriter hold)' -Tag 'Integration' {
+    BeforeAll {
+        Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    }
+
+    It 'holds a read transaction that keeps the application from restarting its WAL, until SIGTERM' {
+        # The overhead case reports this control as "what the read lock alone costs": it must really
+        # hold the lock. With it, the writer's autocheckpoint (1000 pages) cannot restart the WAL,
+        # so 3000 one-row commits leave about 3000 frames; without it the WAL wraps at about 1000.
+        $db = Join-Path $TestDrive 'held.db'
+        $null = Invoke-Writer init --db $db
+        $writer = Get-WriterCommand
+        $holder = Start-TestProcess -FilePath $writer.FilePath -ArgumentList (@($writer.PrefixArguments) + @('hold', '--db', $db, '--renew-ms', '200')) -LogPath (Join-Path $TestDrive 'hold.log') -Name 'hold'
+        try {
+            Wait-Until -TimeoutSeconds 30 -Message 'the holder holding its read' -Condition { $holder.ReadLog() -match 'holding' } | Out-Null
+            $null = Invoke-Writer write --db $db --count 3000 --synchronous normal
+            $frames = [math]::Floor(((Get-Item -LiteralPath "$db-wal").Length - 32) / (4096 + 24))
+            $frames | Should -BeGreaterOrEqual 3000 -Because 'the WAL cannot restart under a held read transaction'
+        }
+        finally {
+            $code = $holder | Stop-TestProcess -Signal TERM -TimeoutSeconds 30
+        }
+        $code | Should -Be 0
+        $holder.ReadLog() | Should -Match 'stopped'
+
+
+        # The same writes with no holder: the writer (kept open, so its WAL is not deleted on close)
+        # restarts its WAL at the autocheckpoint, which is what the held read prevented above.
+        $alone = Join-Path $TestDrive 'alone.db'
+        $null = Invoke-Writer init --db $alone
+        $open = Start-TestProcess -FilePath $writer.FilePath -ArgumentList (@($writer.PrefixArguments) + @('write', '--db', $alone, '--count', '3000', '--synchronous', 'normal', '--hold-open')) -LogPath (Join-Path $TestDrive 'alone.log') -Name 'writer'
+        try {
+            Wait-Until -TimeoutSeconds 60 -Message 'the writer done and holding its database open' -Condition { $open.ReadLog() -match 'holding' } | Out-Null
+            $aloneFrames = [math]::Floor(((Get-Item -LiteralPath "$alone-wal").Length - 32) / (4096 + 24))
+            $aloneFrames | Should -BeLessThan 1500 -Because 'without a reader the autocheckpoint restarts the WAL at about 1000 pages'
+        }
+        finally {
+            $null = $open | Stop-TestProcess -Signal TERM -TimeoutSeconds 30
+        }
+    }
+}

@@ -116,6 +116,40 @@ internal static class Commands
         Line((stop.IsCancellationRequested ? "stopped " : "done ") + written.ToString(CultureInfo.InvariantCulture));
     }
 
+    /// <summary>
+    /// The benchmark's control for application overhead: holds a read transaction on the
+    /// database the way a WAL-reading replicator must (it keeps SQLite from restarting the WAL
+    /// over frames not yet copied), renewed every --renew-ms, and does nothing else: it copies
+    /// nothing and never checkpoints. What an application loses beside it is the cost of that
+    /// lock alone, which no replicator of this kind can avoid.
+    /// </summary>
+    public static void HoldRead(Options options, CancellationToken stop)
+    {
+        string db = options.Required("db");
+        int renewMs = options.Int("renew-ms", 1000, min: 1);
+        options.EnsureAllUsed();
+
+        using SqliteConnection connection = Db.Open(db, create: false);
+        Db.Execute(connection, "PRAGMA wal_autocheckpoint = 0");
+        bool announced = false;
+        while (!stop.IsCancellationRequested)
+        {
+            using SqliteTransaction transaction = connection.BeginTransaction(deferred: true);
+            // A deferred transaction takes its read snapshot (and read-mark lock) at its first read.
+            Db.Scalar(connection, "SELECT count(*) FROM sqlite_master", transaction);
+            if (!announced)
+            {
+                Line("holding");
+                announced = true;
+            }
+
+            stop.WaitHandle.WaitOne(renewMs);
+            transaction.Commit();
+        }
+
+        Line("stopped");
+    }
+
     public static void BigTransaction(Options options)
     {
         string db = options.Required("db");

@@ -23,6 +23,9 @@ internal static class Program
                   prints "committed <last id>" after each COMMIT (with --stamp:
                   "committed <last id> at <unix ms>", the wall-clock time right after it)
           bigtx   --db P --pages N     one transaction writing about N pages
+          hold    --db P [--renew-ms M (1000)]
+                  holds a read transaction (renewed every M ms) until SIGTERM/SIGINT and does
+                  nothing else; prints "holding" once it holds it
           exec    --db P --sql "..."   runs SQL, prints result rows tab-separated
           soak    --db P --seed S [--until K (0 = until SIGTERM/SIGINT)] [--interval-ms M (0)]
                   [--vacuum-every N] [--schema-every N] [--fast]
@@ -57,6 +60,9 @@ internal static class Program
                 case "soak":
                     Soak.Run(new Options(rest, new HashSet<string> { "fast" }), stop.Token);
                     break;
+                case "hold":
+                    Commands.HoldRead(new Options(rest, NoFlags), stop.Token);
+                    break;
                 case "bigtx":
                     Commands.BigTransaction(new Options(rest, NoFlags));
                     break;
@@ -85,7 +91,8 @@ internal static class Program
         catch (Exception ex) when (ex is SqliteException or IOException or UnauthorizedAccessException or InvalidOperationException)
         {
             Console.Out.Flush();
-            Console.Error.WriteLine($"error: {ex.GetType().Name}: {ex.Message}");
+            string code = ex is SqliteException sqlite ? $" (extended code {sqlite.SqliteExtendedErrorCode})" : "";
+            Console.Error.WriteLine($"error: {ex.GetType().Name}: {ex.Message}{code}");
             return 1;
         }
     }
