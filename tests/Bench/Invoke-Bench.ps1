@@ -92,11 +92,11 @@ if (-not ('SqliteReplicaBench.ReplicaWatcher' -as [type])) {
 
 $Settings = switch ($Mode) {
     'Smoke' { [ordered]@{ RestoreRows = 6000; RestoreTx = 4; RestoreRounds = 1; RestoreS3 = $false; LagDenseSeconds = 3; LagSparseCommits = 1; LagReps = 1; LagPause = 1
-            OverheadRows = 10000; OverheadPairs = 1; CpuRows = 2000; CpuSettleSeconds = 0; ResourceDbs = @(1); IdleSeconds = 3; RequestSeconds = 6; RequestIdleSeconds = 4; BurstSeconds = 2 } }
+            OverheadRows = 10000; OverheadPairs = 1; CpuRows = 2000; CpuSettleSeconds = 0; ResourceDbs = @(1); ResourceMemoryStarts = 1; IdleSeconds = 3; RequestSeconds = 6; RequestIdleSeconds = 4; BurstSeconds = 2 } }
     'Quick' { [ordered]@{ RestoreRows = 140000; RestoreTx = 10; RestoreRounds = 3; RestoreS3 = $true; LagDenseSeconds = 30; LagSparseCommits = 8; LagReps = 1; LagPause = 3
-            OverheadRows = 50000; OverheadPairs = 3; CpuRows = 20000; CpuSettleSeconds = 70; ResourceDbs = @(1, 20); IdleSeconds = 60; RequestSeconds = 60; RequestIdleSeconds = 30; BurstSeconds = 10 } }
+            OverheadRows = 50000; OverheadPairs = 3; CpuRows = 20000; CpuSettleSeconds = 70; ResourceDbs = @(1, 20); ResourceMemoryStarts = 3; IdleSeconds = 60; RequestSeconds = 60; RequestIdleSeconds = 30; BurstSeconds = 10 } }
     'Full' { [ordered]@{ RestoreRows = 1400000; RestoreTx = 10; RestoreRounds = 5; RestoreS3 = $true; LagDenseSeconds = 60; LagSparseCommits = 24; LagReps = 2; LagPause = 3
-            OverheadRows = 200000; OverheadPairs = 5; CpuRows = 100000; CpuSettleSeconds = 70; ResourceDbs = @(1, 20); IdleSeconds = 60; RequestSeconds = 180; RequestIdleSeconds = 120; BurstSeconds = 20 } }
+            OverheadRows = 200000; OverheadPairs = 5; CpuRows = 100000; CpuSettleSeconds = 70; ResourceDbs = @(1, 20); ResourceMemoryStarts = 3; IdleSeconds = 60; RequestSeconds = 180; RequestIdleSeconds = 120; BurstSeconds = 20 } }
 }
 
 $Scratch = New-TestDirectory -Prefix 'sqlitereplica-bench'

@@ -194,6 +194,11 @@ function Write-BenchReport {
             $hasSteady = @($res.Runs | Where-Object { $_.PSObject.Properties['SteadyIdleCpuSeconds'] }).Count -gt 0
             & $add ("Idle CPU over {0} s (after some writes and 8 s of quiet){3} and peak RSS (VmHWM) of the replicator process. An idle ``pwsh -NoProfile`` peaks at **{1} MB** on this machine ({2} MB with the module imported){4}: SqliteReplica's engine share is its peak minus the idle pwsh." -f $Bench.Settings.IdleSeconds, $pw.PeakRssMB, $pm.PeakRssMB, $(if ($hasSteady) { ', then over the next ' + $Bench.Settings.IdleSeconds + ' s ("steady": pwsh''s own start-up work and tiered JIT have settled by then; the target is judged on it)' } else { '' }), $(if ($pw.PSObject.Properties['PeakRssMinMB']) { " (medians of 3 starts each; idle pwsh $($pw.PeakRssMinMB)-$($pw.PeakRssMaxMB) MB)" } else { '' }))
             & $add
+            $starts = @($res.Runs | Where-Object { $_.PSObject.Properties['PeakRssStartsMB'] } | ForEach-Object { @($_.PeakRssStartsMB).Count } | Sort-Object -Unique)
+            if ($starts.Count -eq 1 -and $starts[0] -gt 1) {
+                & $add ("Peak RSS is the median (min-max) of {0} starts of each tool with the same writes and quiet: the first start also measures the idle windows, the others only the peak (one start's peak moves by about 10 MB with when the GC runs)." -f $starts[0])
+                & $add
+            }
             $hasPwsh = @($res.Runs | Where-Object { $_.PSObject.Properties['SteadyIdlePwshCpuSeconds'] }).Count -gt 0
             if ($hasPwsh) {
                 & $add ("``ours`` is pwsh started with its defaults; ``ours-service`` is started as the README's service unit starts it (``POWERSHELL_TELEMETRY_OPTOUT=1``). Beside each of them, an idle pwsh that only imported the module, started with the same environment, was measured over the same windows: that much of the idle CPU is pwsh's own. CPU comes from ``/proc/<pid>/stat`` in 10 ms ticks.")
@@ -211,10 +216,11 @@ function Write-BenchReport {
             }
             foreach ($run in $res.Runs) {
                 $share = if ($run.Tool -like 'ours*') { [math]::Round($run.PeakRssMB - $pw.PeakRssMB, 1) } else { '(whole process)' }
+                $peakText = if ($run.PSObject.Properties['PeakRssStartsMB'] -and @($run.PeakRssStartsMB).Count -gt 1) { '{0} ({1}-{2})' -f $run.PeakRssMB, $run.PeakRssMinMB, $run.PeakRssMaxMB } else { $run.PeakRssMB }
                 $beside = if ($run.PSObject.Properties['SteadyIdlePwshCpuSeconds']) { $run.SteadyIdlePwshCpuSeconds } else { '-' }
-                if ($hasPwsh) { & $add ('| {0} | {1} | {2} | {3} | {4} | {5} | {6} | {7} |' -f $run.Tool, $run.Databases, $run.IdleCpuSeconds, $run.SteadyIdleCpuSeconds, $run.SteadyIdleCpuPercent, $beside, $run.PeakRssMB, $share) }
-                elseif ($hasSteady) { & $add ('| {0} | {1} | {2} | {3} | {4} | {5} | {6} |' -f $run.Tool, $run.Databases, $run.IdleCpuSeconds, $run.SteadyIdleCpuSeconds, $run.SteadyIdleCpuPercent, $run.PeakRssMB, $share) }
-                else { & $add ('| {0} | {1} | {2} | {3} | {4} | {5} |' -f $run.Tool, $run.Databases, $run.IdleCpuSeconds, $run.IdleCpuPercent, $run.PeakRssMB, $share) }
+                if ($hasPwsh) { & $add ('| {0} | {1} | {2} | {3} | {4} | {5} | {6} | {7} |' -f $run.Tool, $run.Databases, $run.IdleCpuSeconds, $run.SteadyIdleCpuSeconds, $run.SteadyIdleCpuPercent, $beside, $peakText, $share) }
+                elseif ($hasSteady) { & $add ('| {0} | {1} | {2} | {3} | {4} | {5} | {6} |' -f $run.Tool, $run.Databases, $run.IdleCpuSeconds, $run.SteadyIdleCpuSeconds, $run.SteadyIdleCpuPercent, $peakText, $share) }
+                else { & $add ('| {0} | {1} | {2} | {3} | {4} | {5} |' -f $run.Tool, $run.Databases, $run.IdleCpuSeconds, $run.IdleCpuPercent, $peakText, $share) }
             }
             & $add
             $o1 = @($res.Runs | Where-Object { $_.Tool -eq 'ours' -and $_.Databases -eq 1 })
