@@ -459,63 +459,89 @@ function Invoke-ResourcesCase {
         if ($count -eq 1) { $tools += 'ours-service' }
         foreach ($tool in $tools) {
             $environment = $environments[$tool]
-            # One start measures both idle windows and the peak; the peak of one start spreads by
-            # about 10 MB (when the GC runs), so further starts with the same writes and quiet
-            # measure only the peak, and the median of all of them is reported.
-            $peaks = [System.Collections.Generic.List[double]]::new()
-            for ($start = 0; $start -lt $Settings.ResourceMemoryStarts; $start++) {
-                $dir = New-CaseDirectory "res-$tool-$count-$start"
+            $replicatorTool = if ($tool -eq 'litestream') { 'litestream' } else { 'ours' }
+            # Sets up fresh databases, starts the replicator and gives it the same work every time
+            # (500 rows of 1 KB on every database after its first snapshot, then 8 s of quiet).
+            $startWorked = {
+                param([int]$Start, [bool]$WithIdlePwsh)
+                $dir = New-CaseDirectory "res-$tool-$count-$Start"
                 $dbs = foreach ($i in 1..$count) { Join-Path $dir ('app{0:D2}.db' -f $i) }
                 foreach ($db in $dbs) { $null = Invoke-Writer init --db $db }
                 $replicaRoot = Join-Path $dir 'replicas'
                 $config = New-BenchConfig -Path (Join-Path $dir 'bench.yml') -Database $dbs -ReplicaRoot $replicaRoot
-                $proc = Start-BenchReplicator -Tool $(if ($tool -eq 'litestream') { 'litestream' } else { 'ours' }) -ConfigPath $config -LogPath (Join-Path $dir "$tool.log") -Environment $environment
-                $idlePwsh = if ($start -eq 0 -and $tool -ne 'litestream') { Start-PwshProcess -Script $importOnly -LogPath (Join-Path $dir 'pwsh-idle.log') -Environment $environment -Name 'pwsh-idle' }
-                try {
-                    Wait-BenchSnapshot -ReplicaRoot $replicaRoot -Count $count -Process $proc -TimeoutSeconds 180
-                    # Some work on every database (500 rows of 1 KB), then idle.
-                    foreach ($db in $dbs) { $null = Invoke-Writer write --db $db --count 500 --rows-per-tx 10 --blob-bytes 1000 }
-                    Start-Sleep -Seconds 8
-                    if ($start -gt 0) {
-                        $mem = Get-BenchMemory -ProcessId $proc.Pid
-                        $peaks.Add($mem.PeakRssMB)
-                        Write-BenchLine 'Resources' ("{0,-12} {1,2} db: start {2}, peak RSS {3} MB" -f $tool, $count, ($start + 1), $mem.PeakRssMB)
-                        continue
-                    }
-                    # Two idle windows back to back: the first right after the writes (for
-                    # SqliteReplica it includes pwsh's own start-up work and tiered JIT), the second
-                    # once that has settled (what a long-running idle service costs).
-                    $cpu0 = Get-BenchCpuSeconds -ProcessId $proc.Pid
-                    $pwsh0 = if ($idlePwsh) { Get-BenchCpuSeconds -ProcessId $idlePwsh.Pid }
-                    Start-Sleep -Seconds $Settings.IdleSeconds
-                    $cpu1 = Get-BenchCpuSeconds -ProcessId $proc.Pid
-                    $pwsh1 = if ($idlePwsh) { Get-BenchCpuSeconds -ProcessId $idlePwsh.Pid }
-                    Start-Sleep -Seconds $Settings.IdleSeconds
-                    $cpu2 = Get-BenchCpuSeconds -ProcessId $proc.Pid
-                    $pwsh2 = if ($idlePwsh) { Get-BenchCpuSeconds -ProcessId $idlePwsh.Pid }
-                    $mem = Get-BenchMemory -ProcessId $proc.Pid
-                    $peaks.Add($mem.PeakRssMB)
-                    $run = [ordered]@{ Tool = $tool; Databases = $count; IdleSeconds = $Settings.IdleSeconds; IdleCpuSeconds = [math]::Round($cpu1 - $cpu0, 2); IdleCpuPercent = [math]::Round(100 * ($cpu1 - $cpu0) / $Settings.IdleSeconds, 3); SteadyIdleCpuSeconds = [math]::Round($cpu2 - $cpu1, 2); SteadyIdleCpuPercent = [math]::Round(100 * ($cpu2 - $cpu1) / $Settings.IdleSeconds, 3); PeakRssMB = $mem.PeakRssMB; RssMB = $mem.RssMB }
-                    if ($idlePwsh) {
-                        $run.IdlePwshCpuSeconds = [math]::Round($pwsh1 - $pwsh0, 2)
-                        $run.SteadyIdlePwshCpuSeconds = [math]::Round($pwsh2 - $pwsh1, 2)
-                    }
-                    $runs.Add([pscustomobject]$run)
-                    $pwshNote = if ($idlePwsh) { " (an idle pwsh beside it: {0:N2} s, then {1:N2} s)" -f $run.IdlePwshCpuSeconds, $run.SteadyIdlePwshCpuSeconds } else { '' }
-                    Write-BenchLine 'Resources' ("{0,-12} {1,2} db: idle CPU {2:N2} s in the first {3} s, {4:N2} s in the next {3} s{6}, peak RSS {5} MB" -f $tool, $count, ($cpu1 - $cpu0), $Settings.IdleSeconds, ($cpu2 - $cpu1), $mem.PeakRssMB, $pwshNote)
-                }
-                finally {
-                    $null = $proc | Stop-BenchProcess
-                    if ($idlePwsh) { $null = $idlePwsh | Stop-TestProcess -Signal KILL }
+                $r = [pscustomobject]@{ Proc = $null; IdlePwsh = $null }
+                $r.Proc = Start-BenchReplicator -Tool $replicatorTool -ConfigPath $config -LogPath (Join-Path $dir "$tool.log") -Environment $environment
+                if ($WithIdlePwsh) { $r.IdlePwsh = Start-PwshProcess -Script $importOnly -LogPath (Join-Path $dir 'pwsh-idle.log') -Environment $environment -Name 'pwsh-idle' }
+                $r
+                Wait-BenchSnapshot -ReplicaRoot $replicaRoot -Count $count -Process $r.Proc -TimeoutSeconds 180
+                foreach ($db in $dbs) { $null = Invoke-Writer write --db $db --count 500 --rows-per-tx 10 --blob-bytes 1000 }
+            }
+            $stopStarted = {
+                param($Started)
+                foreach ($r in @($Started)) {
+                    if ($r.Proc) { $null = $r.Proc | Stop-BenchProcess }
+                    if ($r.IdlePwsh) { $null = $r.IdlePwsh | Stop-TestProcess -Signal KILL }
                 }
             }
-            # The reported peak: the median over the starts (the first start's alone when there is one).
-            $last = $runs[$runs.Count - 1]
+
+            $started = [System.Collections.Generic.List[object]]::new()
+            try {
+                & $startWorked 0 ($tool -ne 'litestream') | ForEach-Object { $started.Add($_) }
+                $proc = $started[0].Proc
+                $idlePwsh = $started[0].IdlePwsh
+                Start-Sleep -Seconds 8
+                # Two idle windows back to back: the first right after the writes (for
+                # SqliteReplica it includes pwsh's own start-up work and tiered JIT), the second
+                # once that has settled (what a long-running idle service costs).
+                $cpu0 = Get-BenchCpuSeconds -ProcessId $proc.Pid
+                $pwsh0 = if ($idlePwsh) { Get-BenchCpuSeconds -ProcessId $idlePwsh.Pid }
+                Start-Sleep -Seconds $Settings.IdleSeconds
+                $cpu1 = Get-BenchCpuSeconds -ProcessId $proc.Pid
+                $pwsh1 = if ($idlePwsh) { Get-BenchCpuSeconds -ProcessId $idlePwsh.Pid }
+                Start-Sleep -Seconds $Settings.IdleSeconds
+                $cpu2 = Get-BenchCpuSeconds -ProcessId $proc.Pid
+                $pwsh2 = if ($idlePwsh) { Get-BenchCpuSeconds -ProcessId $idlePwsh.Pid }
+                $mem = Get-BenchMemory -ProcessId $proc.Pid
+                $run = [ordered]@{ Tool = $tool; Databases = $count; IdleSeconds = $Settings.IdleSeconds; IdleCpuSeconds = [math]::Round($cpu1 - $cpu0, 2); IdleCpuPercent = [math]::Round(100 * ($cpu1 - $cpu0) / $Settings.IdleSeconds, 3); SteadyIdleCpuSeconds = [math]::Round($cpu2 - $cpu1, 2); SteadyIdleCpuPercent = [math]::Round(100 * ($cpu2 - $cpu1) / $Settings.IdleSeconds, 3); PeakRssMB = $mem.PeakRssMB; RssMB = $mem.RssMB }
+                if ($idlePwsh) {
+                    $run.IdlePwshCpuSeconds = [math]::Round($pwsh1 - $pwsh0, 2)
+                    $run.SteadyIdlePwshCpuSeconds = [math]::Round($pwsh2 - $pwsh1, 2)
+                }
+                $pwshNote = if ($idlePwsh) { " (an idle pwsh beside it: {0:N2} s, then {1:N2} s)" -f $run.IdlePwshCpuSeconds, $run.SteadyIdlePwshCpuSeconds } else { '' }
+                Write-BenchLine 'Resources' ("{0,-12} {1,2} db: idle CPU {2:N2} s in the first {3} s, {4:N2} s in the next {3} s{6}, peak RSS {5} MB" -f $tool, $count, ($cpu1 - $cpu0), $Settings.IdleSeconds, ($cpu2 - $cpu1), $mem.PeakRssMB, $pwshNote)
+            }
+            finally {
+                & $stopStarted $started
+            }
+
+            # One start's peak moves by about 10 MB (with when the GC runs), so further starts get
+            # the same work and the same lifetime (started together, after the first) and only
+            # their peak is read; the median over all starts is reported.
+            $peaks = [System.Collections.Generic.List[double]]::new()
+            $peaks.Add($mem.PeakRssMB)
+            if ($Settings.ResourceMemoryStarts -gt 1) {
+                $extra = [System.Collections.Generic.List[object]]::new()
+                try {
+                    for ($start = 1; $start -lt $Settings.ResourceMemoryStarts; $start++) {
+                        & $startWorked $start $false | ForEach-Object { $extra.Add($_) }
+                    }
+                    Start-Sleep -Seconds (8 + 2 * $Settings.IdleSeconds)
+                    foreach ($r in $extra) {
+                        if ($r.Proc.HasExited) { throw "$tool exited during a memory start: $(Get-LogTail -Path $r.Proc.LogPath -Lines 10)" }
+                        $peaks.Add((Get-BenchMemory -ProcessId $r.Proc.Pid).PeakRssMB)
+                    }
+                }
+                finally {
+                    & $stopStarted $extra
+                }
+                Write-BenchLine 'Resources' ("{0,-12} {1,2} db: peak RSS of {2} starts {3} MB" -f $tool, $count, $peaks.Count, ($peaks -join ', '))
+            }
             $stat = Get-BenchStat -Values @($peaks)
-            $last | Add-Member -NotePropertyName PeakRssStartsMB -NotePropertyValue @($peaks)
-            $last | Add-Member -NotePropertyName PeakRssMinMB -NotePropertyValue $stat.Min
-            $last | Add-Member -NotePropertyName PeakRssMaxMB -NotePropertyValue $stat.Max
-            $last.PeakRssMB = $stat.Median
+            $run.PeakRssStartsMB = @($peaks)
+            $run.PeakRssMinMB = $stat.Min
+            $run.PeakRssMaxMB = $stat.Max
+            $run.PeakRssMB = $stat.Median
+            $runs.Add([pscustomobject]$run)
         }
         $round++
     }

@@ -196,7 +196,7 @@ function Write-BenchReport {
             & $add
             $starts = @($res.Runs | Where-Object { $_.PSObject.Properties['PeakRssStartsMB'] } | ForEach-Object { @($_.PeakRssStartsMB).Count } | Sort-Object -Unique)
             if ($starts.Count -eq 1 -and $starts[0] -gt 1) {
-                & $add ("Peak RSS is the median (min-max) of {0} starts of each tool with the same writes and quiet: the first start also measures the idle windows, the others only the peak (one start's peak moves by about 10 MB with when the GC runs)." -f $starts[0])
+                & $add ("Peak RSS is the median (min-max) of {0} starts of each tool, each with the same writes and lived as long: the first start also measures the idle windows, the others run together after it and only their peak is read (one start's peak moves by about 10 MB with when the GC runs)." -f $starts[0])
                 & $add
             }
             $hasPwsh = @($res.Runs | Where-Object { $_.PSObject.Properties['SteadyIdlePwshCpuSeconds'] }).Count -gt 0
