@@ -55,7 +55,6 @@ Describe 'Benchmark overhead control (SqliteWriter hold)' -Tag 'Integration' {
         $code | Should -Be 0
         $holder.ReadLog() | Should -Match 'stopped'
 
-
         # The same writes with no holder: the writer (kept open, so its WAL is not deleted on close)
         # restarts its WAL at the autocheckpoint, which is what the held read prevented above.
         $alone = Join-Path $TestDrive 'alone.db'

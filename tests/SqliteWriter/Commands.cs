@@ -121,7 +121,8 @@ internal static class Commands
     /// database the way a WAL-reading replicator must (it keeps SQLite from restarting the WAL
     /// over frames not yet copied), renewed every --renew-ms, and does nothing else: it copies
     /// nothing and never checkpoints. What an application loses beside it is the cost of that
-    /// lock alone, which no replicator of this kind can avoid.
+    /// lock when nobody restarts the WAL (a replicator gives part of it back by restarting the
+    /// WAL itself after copying).
     /// </summary>
     public static void HoldRead(Options options, CancellationToken stop)
     {
