@@ -131,9 +131,9 @@ function Write-BenchReport {
             if ($s.Tool -eq 'ours') {
                 $theirs = @($o.Summary | Where-Object { $_.Sync -eq $s.Sync -and $_.Tool -eq 'litestream' })
                 $control = @($o.Summary | Where-Object { $_.Sync -eq $s.Sync -and $_.Tool -eq 'read lock only' })
-                $measured = '{0:P0} (Litestream {1:P0})' -f $s.KeptRatio.Median, $(if ($theirs) { $theirs[0].KeptRatio.Median } else { $null })
+                $measured = '{0:P1} (Litestream {1:P1})' -f $s.KeptRatio.Median, $(if ($theirs) { $theirs[0].KeptRatio.Median } else { $null })
                 if ($control) {
-                    $measured += '; beside a process that only holds a read transaction, copying nothing and never restarting the WAL: {0:P0}' -f $control[0].KeptRatio.Median
+                    $measured += '; beside a process that only holds a read transaction, copying nothing and never restarting the WAL: {0:P1}' -f $control[0].KeptRatio.Median
                 }
                 & $target "App keeps its insert rate (synchronous=$($s.Sync))" '>= 90%' $measured ($s.KeptRatio.Median -ge 0.9)
             }
