@@ -472,6 +472,8 @@ function Invoke-ResourcesCase {
                 $r = [pscustomobject]@{ Proc = $null; IdlePwsh = $null }
                 $r.Proc = Start-BenchReplicator -Tool $replicatorTool -ConfigPath $config -LogPath (Join-Path $dir "$tool.log") -Environment $environment
                 if ($WithIdlePwsh) { $r.IdlePwsh = Start-PwshProcess -Script $importOnly -LogPath (Join-Path $dir 'pwsh-idle.log') -Environment $environment -Name 'pwsh-idle' }
+                # Emitted before the waits, so a caller that collects it can stop the processes
+                # even when the snapshot never comes.
                 $r
                 Wait-BenchSnapshot -ReplicaRoot $replicaRoot -Count $count -Process $r.Proc -TimeoutSeconds 180
                 foreach ($db in $dbs) { $null = Invoke-Writer write --db $db --count 500 --rows-per-tx 10 --blob-bytes 1000 }

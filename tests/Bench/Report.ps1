@@ -130,7 +130,7 @@ function Write-BenchReport {
             & $add ('| {0} | {1} | {2} | {3} | {4} |' -f $s.Sync, $s.Tool, (Format-BenchStat $s.Without 0), (Format-BenchStat $s.With 0), (Format-BenchStat $s.KeptRatio 2))
             if ($s.Tool -eq 'ours') {
                 $theirs = @($o.Summary | Where-Object { $_.Sync -eq $s.Sync -and $_.Tool -eq 'litestream' })
-                $control = @($o.Summary | Where-Object { $_.Sync -eq $s.Sync -and $_.Tool -eq 'read lock only' })
+                $control = @($o.Summary | Where-Object { $_.Sync -eq $s.Sync -and $_.Tool -eq $OverheadControl })
                 $measured = '{0:P1} (Litestream {1:P1})' -f $s.KeptRatio.Median, $(if ($theirs) { $theirs[0].KeptRatio.Median } else { $null })
                 if ($control) {
                     $measured += '; beside a process that only holds a read transaction, copying nothing and never restarting the WAL: {0:P1}' -f $control[0].KeptRatio.Median

@@ -390,11 +390,11 @@ Describe 'Start-SqliteReplication in a separate process' -Tag 'Integration' {
             $second = Start-TestReplicator -DatabasePath $s.Db -ReplicaPath $s.Replica -LogPath $secondLog -Parameters $parameters
             $resumed = Wait-LogLine -Path $secondLog -Pattern 'resuming generation|new generation' -TimeoutSeconds 30 -Process $second
             $null = Wait-LogLine -Path $secondLog -Pattern 'wal restarted: new index|new generation .* started' -Offset $resumed.EndOffset -Count 2 -TimeoutSeconds 30 -Process $second
-            # What the second run logged while the application still had the database open. When
-            # the application then closes it, SQLite checkpoints and deletes the WAL if no other
-            # connection holds a read at that moment (the replicator lets go of its read during its
-            # own checkpoints), and frames it wrote since the last look are then only in the
-            # database file: a new generation after that is right, and not what this test is about.
+            # What the second run logged while the application still had the database open: that
+            # is what this test judges. What follows the application's close is printed below, not
+            # judged (it is not what this test is about). A rare CI failure of this check is not
+            # explained yet; an early guess blamed the close, but the replicator's connection keeps
+            # its shared lock on the database file, so the close cannot delete the WAL under it.
             $whileOpen = [System.Text.Encoding]::UTF8.GetString([System.IO.File]::ReadAllBytes($secondLog))
             $writer | Stop-TestProcess -Signal TERM -TimeoutSeconds 30 -NoKill | Should -Be 0
 

@@ -131,7 +131,6 @@ internal static class Commands
         options.EnsureAllUsed();
 
         using SqliteConnection connection = Db.Open(db, create: false);
-        Db.Execute(connection, "PRAGMA wal_autocheckpoint = 0");
         bool announced = false;
         while (!stop.IsCancellationRequested)
         {
