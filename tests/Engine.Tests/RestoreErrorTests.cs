@@ -660,17 +660,37 @@ public class RestoreErrorTests
         r.AssertNothingLeftAtOutput();
     }
 
-    /// <summary>Cancels the restore synchronously on the n-th progress report.</summary>
+    /// <summary>
+    /// Cancels the restore synchronously on the n-th progress report. Reports can come from the
+    /// snapshot's and the WAL indexes' tasks at once, so the count and the list are kept under a lock
+    /// (unguarded, a lost List.Add once left fewer phases listed than reports counted).
+    /// </summary>
     private sealed class CancelOnReport(CancellationTokenSource cts, int after) : IProgress<RestoreProgress>
     {
-        private int _seen;
+        private readonly object _gate = new();
+        private readonly List<string> _phases = new();
 
-        public List<string> Phases { get; } = new();
+        public List<string> Phases
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return new List<string>(_phases);
+                }
+            }
+        }
 
         public void Report(RestoreProgress value)
         {
-            Phases.Add(value.Phase);
-            if (++_seen == after)
+            bool cancel;
+            lock (_gate)
+            {
+                _phases.Add(value.Phase);
+                cancel = _phases.Count == after;
+            }
+
+            if (cancel)
             {
                 cts.Cancel();
             }
