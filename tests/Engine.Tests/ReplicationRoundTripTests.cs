@@ -113,6 +113,105 @@ public class ReplicationRoundTripTests
             "UPDATE t SET b = randomblob(300)");
     }
 
+    /// <summary>A local store that counts how often each segment is opened.</summary>
+    private sealed class CountingStore(IReplicaClient inner) : DelegatingReplicaClient(inner)
+    {
+        private readonly Dictionary<(long Index, long Offset), int> _opens = new();
+
+        public int Opens(long index, long offset)
+        {
+            lock (_opens)
+            {
+                return _opens.GetValueOrDefault((index, offset));
+            }
+        }
+
+        public override Task<Stream> OpenSegmentAsync(string generation, long index, long offset, CancellationToken ct)
+        {
+            lock (_opens)
+            {
+                _opens[(index, offset)] = _opens.GetValueOrDefault((index, offset)) + 1;
+            }
+
+            return base.OpenSegmentAsync(generation, index, offset, ct);
+        }
+    }
+
+    /// <summary>
+    /// Replicates one index per step (each step runs on the application's connection, then the
+    /// WAL restarts), restores from the local replica through a <see cref="CountingStore"/>, and
+    /// checks the copy equals the source.
+    /// </summary>
+    private static async Task<(CountingStore Store, IReadOnlyList<SegmentInfo> Segments)> RestoreEqualAfterIndexes(TestDb db, params Action<Microsoft.Data.Sqlite.SqliteConnection>[] steps)
+    {
+        var log = new ListLog();
+        var (capture, syncer, client) = Start(db, log);
+        string generation;
+        using (capture)
+        {
+            for (int i = 0; i < steps.Length; i++)
+            {
+                using (var c = db.Open())
+                {
+                    steps[i](c);
+                }
+
+                capture.Sync(default);
+                await syncer.SyncAsync(default);
+                if (i < steps.Length - 1)
+                {
+                    capture.Checkpoint(CheckpointMode.Restart, default);
+                }
+            }
+
+            Assert.Equal(steps.Length - 1, capture.Position.Index);
+            Assert.Equal(capture.Position, syncer.ConfirmedPosition);
+            generation = capture.Position.Generation;
+        }
+
+        var store = new CountingStore(client);
+        var output = Path.Combine(db.Dir, "restored.db");
+        var result = await new Restorer(store, NullEngineLog.Instance).RestoreAsync(new RestoreOptions { OutputPath = output }, null, CancellationToken.None);
+        Assert.Equal(steps.Length, result.IndexesApplied);
+        Assert.Equal("ok", TestDb.IntegrityCheck(output));
+        Assert.Equal(TestDb.Digest(db.DbPath), TestDb.Digest(output));
+        return (store, await client.ListSegmentsAsync(generation, default));
+    }
+
+    [Fact]
+    public async Task A_local_restore_reads_again_only_the_segments_that_hold_a_page_s_newest_version()
+    {
+        // The last index is a VACUUM, which writes every page of the database again: nothing of
+        // the first two indexes survives it, so their segments are read once (verified) and not
+        // a second time, while the last index's are read twice (verified, then applied).
+        using var db = new TestDb();
+        var (store, segments) = await RestoreEqualAfterIndexes(db,
+            c => TestDb.Exec(c, "CREATE TABLE IF NOT EXISTS t2 (id INTEGER PRIMARY KEY, b BLOB); INSERT INTO t2 WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM s WHERE v < 300) SELECT v, randomblob(500) FROM s"),
+            c => TestDb.Exec(c, "UPDATE t2 SET b = randomblob(500) WHERE id % 2 = 0; INSERT INTO t2 WITH RECURSIVE s(v) AS (SELECT 301 UNION ALL SELECT v + 1 FROM s WHERE v < 400) SELECT v, randomblob(500) FROM s"),
+            c => TestDb.Exec(c, "VACUUM"));
+        Assert.Equal(new long[] { 0, 1, 2 }, segments.Select(s => s.Index).Distinct().Order().ToArray());
+        foreach (var s in segments)
+        {
+            Assert.Equal(s.Index == 2 ? 2 : 1, store.Opens(s.Index, s.Offset));
+        }
+    }
+
+    [Fact]
+    public async Task A_local_restore_equals_the_source_when_an_index_shrinks_the_database_and_a_later_one_grows_it_again()
+    {
+        // Index 1 cuts the database (newest versions of index 0 above the cut must not come back),
+        // index 2 grows it past the old size again without rewriting every page index 0 wrote,
+        // and index 3 rewrites some pages of index 0's that index 1 kept.
+        using var db = new TestDb();
+        var (store, segments) = await RestoreEqualAfterIndexes(db,
+            c => TestDb.Exec(c, "CREATE TABLE IF NOT EXISTS t2 (id INTEGER PRIMARY KEY, b BLOB); INSERT INTO t2 WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM s WHERE v < 600) SELECT v, randomblob(700) FROM s"),
+            c => TestDb.Exec(c, "DELETE FROM t2 WHERE id > 150; VACUUM"),
+            c => TestDb.Exec(c, "INSERT INTO t2 WITH RECURSIVE s(v) AS (SELECT 151 UNION ALL SELECT v + 1 FROM s WHERE v < 900) SELECT v, randomblob(900) FROM s"),
+            c => TestDb.Exec(c, "UPDATE t2 SET b = randomblob(700) WHERE id BETWEEN 20 AND 60"));
+        Assert.Equal(4, segments.Select(s => s.Index).Distinct().Count());
+        Assert.Contains(segments, s => store.Opens(s.Index, s.Offset) == 2);
+    }
+
     [Fact]
     public async Task Restore_by_index_stops_at_that_index()
     {

@@ -16,8 +16,10 @@ namespace SqliteReplica.Engine.Restore;
 /// file is cut to the size the last commit records. Only then is the file renamed to the
 /// output: nothing appears at the output path unless the whole applied chain verified.
 /// From a replica whose objects are local files (<see cref="IReplicaClient.LocalReads"/>) nothing
-/// is spooled: an index is read twice, verified the first time and applied the second, and the
-/// second reading must show the same frames as the first (page numbers and stored checksums).
+/// is spooled: every index is verified at a first reading, then each page is written once from
+/// its newest version across all indexes, read again from the segments that hold one (a
+/// segment whose versions were all overwritten later is not read again); the second reading of
+/// a segment must show the frames the first one verified (page numbers and stored checksums).
 /// </summary>
 public sealed class Restorer
 {
@@ -338,10 +340,15 @@ public sealed class Restorer
         }
 
         int indexes = 0, segments = 0;
+        string? damage = null;
+        // From local files the indexes are read again to be applied, and only once all of them
+        // verified: each page is then written once, from its newest version across all indexes.
+        var newest = _client.LocalReads ? new NewestPages() : null;
+        int pageSize;
         try
         {
             StartMore();
-            int pageSize = await snapshot.ConfigureAwait(false);
+            pageSize = await snapshot.ConfigureAwait(false);
             while (pending.Count > 0)
             {
                 long waitStart = Stopwatch.GetTimestamp();
@@ -354,17 +361,17 @@ public sealed class Restorer
 
                 if (spooled.LastCommitOffset > WalHeader.Size)
                 {
-                    long applyStart = Stopwatch.GetTimestamp();
-                    if (spooled.Path is { } spoolPath)
+                    if (newest is not null)
                     {
-                        ApplySpool(spooled, spoolPath, db, pageSize, ct);
+                        newest.Add(spooled);
                     }
                     else
                     {
-                        await ApplyByRereadingAsync(spooled, db, pageSize, ct).ConfigureAwait(false);
+                        long applyStart = Stopwatch.GetTimestamp();
+                        ApplySpool(spooled, spooled.Path!, db, pageSize, ct);
+                        _apply += Stopwatch.GetTimestamp() - applyStart;
                     }
 
-                    _apply += Stopwatch.GetTimestamp() - applyStart;
                     position = new Position(plan.Generation, spooled.Index, spooled.LastCommitOffset);
                 }
 
@@ -375,10 +382,11 @@ public sealed class Restorer
 
                 indexes++;
                 segments += spooled.SegmentsUsed;
-                _log.Debug($"applied wal generation={plan.Generation} index={spooled.Index} segments={spooled.SegmentsUsed}");
+                _log.Debug($"{(newest is null ? "applied" : "verified")} wal generation={plan.Generation} index={spooled.Index} segments={spooled.SegmentsUsed}");
                 if (spooled.Damage is not null)
                 {
-                    return new Applied(position, indexes, segments, spooled.Damage);
+                    damage = spooled.Damage;
+                    break;
                 }
 
                 StartMore();
@@ -400,17 +408,34 @@ public sealed class Restorer
             }
         }
 
-        return new Applied(position, indexes, segments, null);
+        if (newest is not null)
+        {
+            long applyStart = Stopwatch.GetTimestamp();
+            int workers = Math.Max(1, Math.Min(parallelism, Environment.ProcessorCount));
+            var (read, of, pages) = await newest.ApplyAsync(this, db, pageSize, workers, ct).ConfigureAwait(false);
+            _apply += Stopwatch.GetTimestamp() - applyStart;
+            _log.Verbose($"applied the newest version of {pages} page(s) from {read} of {of} segment(s), read again");
+        }
+
+        return new Applied(position, indexes, segments, damage);
     }
 
     /// <summary>
     /// One WAL index downloaded and verified, into a spool file laid out as the WAL itself (the
     /// spool offset of a frame is its WAL offset) or, with no <see cref="Path"/>, to be read again
-    /// from <see cref="Segments"/>. <see cref="Newest"/> maps each page written by a committed
-    /// transaction to the WAL offset of its newest version's page data; <see cref="CommitHash"/>
-    /// sums up the frames up to the last commit (page numbers and stored checksums).
+    /// from its segments. <see cref="Newest"/> maps each page written by a committed transaction
+    /// to the WAL offset of its newest version's page data; <see cref="Checks"/> says what the
+    /// first reading saw of each segment, so that a second reading can be held to it.
     /// </summary>
-    private sealed record Spooled(long Index, string? Path, WalHeader? Header, long LastCommitOffset, uint DbSize, int SegmentsUsed, string? Damage, ReplicaException? Error, Dictionary<uint, long> Newest, IReadOnlyList<SegmentInfo> Segments, ulong CommitHash);
+    private sealed record Spooled(long Index, string? Path, WalHeader? Header, long LastCommitOffset, uint DbSize, int SegmentsUsed, string? Damage, ReplicaException? Error, Dictionary<uint, long> Newest, IReadOnlyList<SegmentCheck> Checks);
+
+    /// <summary>
+    /// The frames the first reading accepted from one segment: WAL offsets from its first frame
+    /// (<see cref="Start"/>) to the end of the last one (<see cref="End"/>), their
+    /// <see cref="FrameHash"/>, and the hash up to the end of the last commit frame inside the
+    /// segment (<see cref="CommitEnd"/>, -1 when the segment holds no commit frame).
+    /// </summary>
+    private sealed record SegmentCheck(SegmentInfo Segment, long Start, long End, ulong Hash, long CommitEnd, ulong CommitHash);
 
     /// <summary>
     /// An index whose WAL header names another page size than the snapshot's is damage at its
@@ -461,7 +486,7 @@ public sealed class Restorer
             BufferSize = 0,
             UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
         });
-        var state = new SpoolState(index, spoolPath, group);
+        var state = new SpoolState(index, spoolPath);
         // Room for a read of 1 MiB after the partial frame (at most one largest frame) kept from the previous one.
         var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent((1 << 20) + 65536 + WalFrameHeader.Size);
         try
@@ -477,9 +502,12 @@ public sealed class Restorer
                         $"The chain is broken before '{name}': the segment at offset {expected} ('{missing}') is missing. Restore an earlier point with -Index/-Timestamp, or use -AllowPartial to restore up to the gap.", missing));
                 }
 
+                long start = Math.Max(seg.Offset, WalHeader.Size);
+                state.BeginSegment();
                 try
                 {
                     long segmentLength = await SpoolSegmentAsync(seg, name, spool, state, buffer, stopAt, ct).ConfigureAwait(false);
+                    state.EndSegment(seg, start);
                     if (state.Damage is { } damage)
                     {
                         return state.Stop(damage);
@@ -489,6 +517,7 @@ public sealed class Restorer
                 }
                 catch (ReplicaException e) when (e.Code is ReplicaErrorCode.SegmentCorrupt or ReplicaErrorCode.SegmentMissing)
                 {
+                    state.EndSegment(seg, start);
                     return state.Stop(e);
                 }
 
@@ -510,15 +539,11 @@ public sealed class Restorer
     }
 
     /// <summary>What one index's spooling has verified so far.</summary>
-    private sealed class SpoolState(long index, string? path, IReadOnlyList<SegmentInfo> segments)
+    private sealed class SpoolState(long index, string? path)
     {
         public WalChainVerifier? Verifier;
         public int Used;
         public ReplicaException? Damage;
-
-        /// <summary><see cref="FrameHash"/> over the accepted frames, and its value at the last commit.</summary>
-        public ulong Hash;
-        public ulong CommitHash;
 
         /// <summary>Spool offset of each page's newest version written by a committed transaction.</summary>
         public readonly Dictionary<uint, long> Newest = new();
@@ -526,10 +551,31 @@ public sealed class Restorer
         /// <summary>Pages of the transaction still open, moved into <see cref="Newest"/> at its commit frame.</summary>
         public readonly List<(uint Page, long Offset)> SinceCommit = new();
 
+        /// <summary>The segments read so far, and what was seen of the current one.</summary>
+        public readonly List<SegmentCheck> Checks = new();
+        public ulong SegmentHash;
+        public long SegmentCommitEnd = -1;
+        public ulong SegmentCommitHash;
+
+        public void BeginSegment()
+        {
+            SegmentHash = SegmentCommitHash = 0;
+            SegmentCommitEnd = -1;
+        }
+
+        /// <summary>Records what was accepted of a segment (also of one that stopped at damage: frames before it may be applied).</summary>
+        public void EndSegment(SegmentInfo segment, long start)
+        {
+            if (Verifier is { } v && v.Offset > start)
+            {
+                Checks.Add(new SegmentCheck(segment, start, v.Offset, SegmentHash, SegmentCommitEnd, SegmentCommitHash));
+            }
+        }
+
         public Spooled Stop(ReplicaException e) => Result(e.Message, e);
 
         public Spooled Result(string? damage, ReplicaException? error) =>
-            new(index, path, Verifier?.Header, Verifier?.LastCommitOffset ?? 0, Verifier?.LastCommitDbSize ?? 0, Used, damage, error, Newest, segments, CommitHash);
+            new(index, path, Verifier?.Header, Verifier?.LastCommitOffset ?? 0, Verifier?.LastCommitDbSize ?? 0, Used, damage, error, Newest, Checks);
     }
 
     /// <summary>Decodes one segment into the spool; returns its decoded length, or sets <see cref="SpoolState.Damage"/>.</summary>
@@ -649,10 +695,11 @@ public sealed class Restorer
             }
 
             state.SinceCommit.Add((BinaryPrimitives.ReadUInt32BigEndian(frame), frameOffset + WalFrameHeader.Size));
-            state.Hash = FrameHash(state.Hash, frame);
+            state.SegmentHash = FrameHash(state.SegmentHash, frame);
             if (verifier.LastCommitOffset == verifier.Offset)
             {
-                state.CommitHash = state.Hash;
+                state.SegmentCommitEnd = verifier.Offset;
+                state.SegmentCommitHash = state.SegmentHash;
                 foreach (var (page, offset) in state.SinceCommit)
                 {
                     state.Newest[page] = offset;
@@ -737,71 +784,158 @@ public sealed class Restorer
     }
 
     /// <summary>
-    /// Applies an index that was verified but not spooled: its segments are decoded again in WAL
-    /// order up to the last commit the verification accepted, and every frame that holds its
-    /// page's newest version is written, consecutive pages in one gathered write. Saves writing
-    /// (and reading back) the decoded index through the page cache, which is what a restore from
-    /// local files spent most of its time on besides the snapshot. If the frames read now are not
-    /// the ones verified (an object replaced meanwhile), the restore fails; nothing reaches the
-    /// output.
+    /// Each page's newest committed version across the verified indexes of a local replica, and
+    /// the database size each index's last commit records. <see cref="ApplyAsync"/> leaves the
+    /// file as applying the indexes one after the other would (each one cut to its own size):
+    /// a version survives only if no later index cut the database below its page, the file is
+    /// first cut to the smallest size any index recorded (what such a cut removed reads as
+    /// zeros unless a surviving version writes it), and last set to the final size. Only the
+    /// segments that hold a surviving version are read again, in parallel (their pages are
+    /// disjoint), and each must show the frames its first reading verified.
     /// </summary>
-    private async Task ApplyByRereadingAsync(Spooled spooled, FileStream db, int pageSize, CancellationToken ct)
+    private sealed class NewestPages
+    {
+        private readonly List<Spooled> _indexes = new();
+        private readonly Dictionary<uint, (int Ordinal, long Offset)> _newest = new();
+
+        /// <summary>Adds the next index of the chain (one with at least one commit) and lets go of its own map.</summary>
+        public void Add(Spooled spooled)
+        {
+            int ordinal = _indexes.Count;
+            _indexes.Add(spooled);
+            foreach (var (page, offset) in spooled.Newest)
+            {
+                _newest[page] = (ordinal, offset);
+            }
+
+            spooled.Newest.Clear();
+            spooled.Newest.TrimExcess();
+        }
+
+        /// <summary>Writes the surviving versions; returns how many segments were read again, of how many, and how many pages were written.</summary>
+        public async Task<(int Segments, int Of, int Pages)> ApplyAsync(Restorer restorer, FileStream db, int pageSize, int workers, CancellationToken ct)
+        {
+            if (_indexes.Count == 0)
+            {
+                return (0, 0, 0);
+            }
+
+            // The smallest size recorded from each index on: a version of a page above it was cut.
+            var keptUpTo = new uint[_indexes.Count];
+            uint min = uint.MaxValue;
+            for (int i = _indexes.Count - 1; i >= 0; i--)
+            {
+                min = Math.Min(min, _indexes[i].DbSize);
+                keptUpTo[i] = min;
+            }
+
+            var byIndex = new List<(long Offset, uint Page)>[_indexes.Count];
+            foreach (var (page, (ordinal, offset)) in _newest)
+            {
+                if (page <= keptUpTo[ordinal])
+                {
+                    (byIndex[ordinal] ??= new()).Add((offset, page));
+                }
+            }
+
+            _newest.Clear();
+            var work = new List<(Spooled Index, SegmentCheck Check, List<(long Offset, uint Page)> Pages)>();
+            for (int i = 0; i < byIndex.Length; i++)
+            {
+                if (byIndex[i] is not { } pages)
+                {
+                    continue;
+                }
+
+                pages.Sort();
+                var checks = _indexes[i].Checks;
+                int c = 0;
+                foreach (var entry in pages)
+                {
+                    long frame = entry.Offset - WalFrameHeader.Size;
+                    while (frame >= checks[c].End)
+                    {
+                        c++;
+                    }
+
+                    if (work.Count == 0 || work[^1].Check != checks[c])
+                    {
+                        work.Add((_indexes[i], checks[c], new()));
+                    }
+
+                    work[^1].Pages.Add(entry);
+                }
+            }
+
+            if ((long)keptUpTo[0] * pageSize < db.Length)
+            {
+                db.SetLength((long)keptUpTo[0] * pageSize);
+            }
+
+            // The largest segments first, so that the last one to finish is a short one.
+            work.Sort((a, b) => (b.Check.End - b.Check.Start).CompareTo(a.Check.End - a.Check.Start));
+            await Parallel.ForEachAsync(work, new ParallelOptions { MaxDegreeOfParallelism = workers, CancellationToken = ct },
+                (w, token) => new ValueTask(restorer.ApplySegmentAsync(w.Index, w.Check, w.Pages, db.SafeFileHandle, pageSize, token))).ConfigureAwait(false);
+            db.SetLength((long)_indexes[^1].DbSize * pageSize);
+            return (work.Count, _indexes.Sum(i => i.Checks.Count), work.Sum(w => w.Pages.Count));
+        }
+    }
+
+    /// <summary>
+    /// Reads one verified segment of a local replica again, up to the index's last commit, and
+    /// writes the frames at <paramref name="pages"/> (sorted WAL offsets of page data), consecutive
+    /// pages in one gathered write. If the frames read now are not the ones verified (an object
+    /// replaced meanwhile), the restore fails; nothing reaches the output.
+    /// </summary>
+    private async Task ApplySegmentAsync(Spooled index, SegmentCheck check, List<(long Offset, uint Page)> pages, Microsoft.Win32.SafeHandles.SafeFileHandle target, int pageSize, CancellationToken ct)
     {
         int frameSize = pageSize + WalFrameHeader.Size;
+        var seg = check.Segment;
+        var name = $"generations/{seg.Generation}/wal/{ReplicaNames.SegmentName(seg.Index, seg.Offset)}";
+        long limit = Math.Min(check.End, index.LastCommitOffset);
+        ulong expected = limit == check.End ? check.Hash : check.CommitHash;
+        bool known = limit == check.End || limit == check.CommitEnd;
         var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent((1 << 20) + 65536 + WalFrameHeader.Size);
-        var runs = new PageRuns(db.SafeFileHandle, pageSize);
-
+        var runs = new PageRuns(target, pageSize);
         ulong hash = 0;
-        long end = WalHeader.Size;
-        string? last = null;
+        long end = check.Start;
+        int next = 0;
         try
         {
-            foreach (var seg in spooled.Segments)
+            await using var raw = await _client.OpenSegmentAsync(seg.Generation, seg.Index, seg.Offset, ct).ConfigureAwait(false);
+            await using var decoded = new VerifiedLz4Stream(raw, name);
+            long bufferOffset = seg.Offset; // WAL offset of buffer[0]
+            int fill = 0;
+            int n;
+            while (known && end < limit && (n = await decoded.ReadAsync(buffer.AsMemory(fill), ct).ConfigureAwait(false)) > 0)
             {
-                if (end >= spooled.LastCommitOffset)
+                fill += n;
+                int pos = (int)(end - bufferOffset);
+                if (fill < pos)
                 {
-                    break;
+                    continue;
                 }
 
-                last = $"generations/{seg.Generation}/wal/{ReplicaNames.SegmentName(seg.Index, seg.Offset)}";
-                await using var raw = await _client.OpenSegmentAsync(seg.Generation, seg.Index, seg.Offset, ct).ConfigureAwait(false);
-                await using var decoded = new VerifiedLz4Stream(raw, last);
-                long bufferOffset = seg.Offset; // WAL offset of buffer[0]
-                int skip = seg.Offset == 0 ? WalHeader.Size : 0;
-                int fill = 0;
-                int n;
-                while (end < spooled.LastCommitOffset && (n = await decoded.ReadAsync(buffer.AsMemory(fill), ct).ConfigureAwait(false)) > 0)
+                while (fill - pos >= frameSize && bufferOffset + pos < limit)
                 {
-                    fill += n;
-                    if (fill < skip)
+                    var frame = buffer.AsSpan(pos, frameSize);
+                    hash = FrameHash(hash, frame);
+                    long data = bufferOffset + pos + WalFrameHeader.Size;
+                    if (next < pages.Count && pages[next].Offset == data)
                     {
-                        continue;
+                        runs.Add(pages[next++].Page, buffer.AsMemory(pos + WalFrameHeader.Size, pageSize));
                     }
 
-                    int pos = skip;
-                    skip = 0;
-                    while (fill - pos >= frameSize && bufferOffset + pos < spooled.LastCommitOffset)
-                    {
-                        var frame = buffer.AsSpan(pos, frameSize);
-                        uint page = BinaryPrimitives.ReadUInt32BigEndian(frame);
-                        hash = FrameHash(hash, frame);
-                        long data = bufferOffset + pos + WalFrameHeader.Size;
-                        if (page <= spooled.DbSize && spooled.Newest.TryGetValue(page, out var newest) && newest == data)
-                        {
-                            runs.Add(page, buffer.AsMemory(pos + WalFrameHeader.Size, pageSize));
-                        }
-
-                        pos += frameSize;
-                    }
-
-                    // The buffer is reused for the next read: its run is written first.
-                    runs.Flush();
-                    end = bufferOffset + pos;
-                    buffer.AsSpan(pos, fill - pos).CopyTo(buffer);
-                    bufferOffset += pos;
-                    fill -= pos;
-                    ct.ThrowIfCancellationRequested();
+                    pos += frameSize;
                 }
+
+                // The buffer is reused for the next read: its run is written first.
+                runs.Flush();
+                end = bufferOffset + pos;
+                buffer.AsSpan(pos, fill - pos).CopyTo(buffer);
+                bufferOffset += pos;
+                fill -= pos;
+                ct.ThrowIfCancellationRequested();
             }
         }
         finally
@@ -809,14 +943,11 @@ public sealed class Restorer
             System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
         }
 
-        if (end != spooled.LastCommitOffset || hash != spooled.CommitHash)
+        if (!known || end != limit || hash != expected || next != pages.Count)
         {
-            var name = last ?? $"generations/{spooled.Segments[0].Generation}/wal/{ReplicaNames.SegmentName(spooled.Index, 0)}";
             throw new ReplicaException(ReplicaErrorCode.SegmentCorrupt,
-                $"WAL index {ReplicaNames.Hex8(spooled.Index)} changed while it was being restored: reading '{name}' again did not give the frames that were verified. Nothing was written to the output; run the restore again once nothing rewrites the replica.", name);
+                $"WAL segment '{name}' changed while it was being restored: reading it again did not give the frames that were verified. Nothing was written to the output; run the restore again once nothing rewrites the replica.", name);
         }
-
-        db.SetLength((long)spooled.DbSize * pageSize);
     }
 
     /// <summary>
