@@ -212,6 +212,137 @@ public class ReplicationRoundTripTests
         Assert.Contains(segments, s => store.Opens(s.Index, s.Offset) == 2);
     }
 
+    /// <summary>
+    /// The local replica seen as a store far away: every segment opening waits, and the test
+    /// sees how many openings were in flight at once and whether every stream handed out was
+    /// closed again.
+    /// </summary>
+    private sealed class FarStore(IReplicaClient inner, bool localReads) : DelegatingReplicaClient(inner)
+    {
+        private int _inFlight;
+        private int _open;
+
+        public int MostInFlight { get; private set; }
+
+        public int StillOpen => Volatile.Read(ref _open);
+
+        public long? FailAt { get; set; }
+
+        public override bool LocalReads => localReads;
+
+        public override async Task<Stream> OpenSegmentAsync(string generation, long index, long offset, CancellationToken ct)
+        {
+            int now = Interlocked.Increment(ref _inFlight);
+            lock (this)
+            {
+                MostInFlight = Math.Max(MostInFlight, now);
+            }
+
+            try
+            {
+                await Task.Delay(30, ct);
+                if (offset == FailAt)
+                {
+                    throw new Errors.ReplicaException(Errors.ReplicaErrorCode.SegmentMissing, "gone", offset.ToString());
+                }
+
+                Interlocked.Increment(ref _open);
+                return new ClosingStream(await base.OpenSegmentAsync(generation, index, offset, ct), () => Interlocked.Decrement(ref _open));
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _inFlight);
+            }
+        }
+
+        private sealed class ClosingStream(Stream inner, Action closed) : Stream
+        {
+            private int _closed;
+
+            public override bool CanRead => true;
+            public override bool CanSeek => false;
+            public override bool CanWrite => false;
+            public override long Length => throw new NotSupportedException();
+            public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+            public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+            public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) => inner.ReadAsync(buffer, ct);
+            public override void Flush() { }
+            public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+            public override void SetLength(long value) => throw new NotSupportedException();
+            public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+            protected override void Dispose(bool disposing)
+            {
+                if (disposing && Interlocked.Exchange(ref _closed, 1) == 0)
+                {
+                    inner.Dispose();
+                    closed();
+                }
+
+                base.Dispose(disposing);
+            }
+        }
+    }
+
+    /// <summary>One WAL index of <paramref name="segments"/> segments (a commit each), replicated.</summary>
+    private static async Task<(FileReplicaClient Client, string Generation)> OneIndexOfManySegments(TestDb db, int segments)
+    {
+        var (capture, syncer, client) = Start(db, new ListLog());
+        using (capture)
+        {
+            for (int i = 0; i < segments; i++)
+            {
+                db.Insert(i, 1);
+                capture.Sync(default);
+                await syncer.SyncAsync(default);
+            }
+
+            Assert.Equal(0, capture.Position.Index);
+            return (client, capture.Position.Generation);
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_remote_store_is_asked_for_several_segments_of_an_index_at_once_and_every_stream_is_closed(bool localReads)
+    {
+        using var db = new TestDb();
+        var (client, generation) = await OneIndexOfManySegments(db, 12);
+        Assert.Equal(12, (await client.ListSegmentsAsync(generation, default)).Count);
+        var store = new FarStore(client, localReads);
+        var output = Path.Combine(db.Dir, "restored.db");
+        await new Restorer(store, NullEngineLog.Instance).RestoreAsync(new RestoreOptions { OutputPath = output }, null, CancellationToken.None);
+        Assert.Equal(TestDb.Digest(db.DbPath), TestDb.Digest(output));
+        if (localReads)
+        {
+            // Local files are not read ahead; the second reading runs a segment per core.
+            Assert.InRange(store.MostInFlight, 1, Math.Min(4, Math.Max(1, Environment.ProcessorCount)));
+        }
+        else
+        {
+            Assert.Equal(4, store.MostInFlight);
+        }
+
+        Assert.Equal(0, store.StillOpen);
+    }
+
+    [Fact]
+    public async Task Segments_opened_ahead_of_a_missing_one_are_closed_and_the_restore_stops_there_with_allow_partial()
+    {
+        using var db = new TestDb();
+        var (client, generation) = await OneIndexOfManySegments(db, 12);
+        var list = await client.ListSegmentsAsync(generation, default);
+        var store = new FarStore(client, localReads: false) { FailAt = list[5].Offset };
+        var output = Path.Combine(db.Dir, "restored.db");
+        var result = await new Restorer(store, NullEngineLog.Instance).RestoreAsync(new RestoreOptions { OutputPath = output, AllowPartial = true }, null, CancellationToken.None);
+        Assert.True(result.Partial);
+        Assert.Equal(5, result.SegmentsApplied);
+        Assert.Equal(5, TestDb.Count(output));
+        // Segments 6 and after were being opened when segment 5 failed: none stays open.
+        Assert.Equal(0, store.StillOpen);
+    }
+
     [Fact]
     public async Task Restore_by_index_stops_at_that_index()
     {

@@ -489,6 +489,7 @@ public sealed class Restorer
         var state = new SpoolState(index, spoolPath);
         // Room for a read of 1 MiB after the partial frame (at most one largest frame) kept from the previous one.
         var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent((1 << 20) + 65536 + WalFrameHeader.Size);
+        await using var opener = new SegmentOpener(_client, group, _client.LocalReads ? 1 : SegmentsAhead, ct);
         try
         {
             long expected = 0;
@@ -506,7 +507,8 @@ public sealed class Restorer
                 state.BeginSegment();
                 try
                 {
-                    long segmentLength = await SpoolSegmentAsync(seg, name, spool, state, buffer, stopAt, ct).ConfigureAwait(false);
+                    await using var raw = await opener.NextAsync().ConfigureAwait(false);
+                    long segmentLength = await SpoolSegmentAsync(raw, seg, name, spool, state, buffer, stopAt, ct).ConfigureAwait(false);
                     state.EndSegment(seg, start);
                     if (state.Damage is { } damage)
                     {
@@ -536,6 +538,52 @@ public sealed class Restorer
         }
 
         return state.Result(null, null);
+    }
+
+    /// <summary>Segments of one index a remote store is asked for at once (see <see cref="SegmentOpener"/>).</summary>
+    private const int SegmentsAhead = 4;
+
+    /// <summary>
+    /// Opens an index's segments in order, up to <c>ahead</c> of them at a time. From a store
+    /// far away each opening waits a round trip before the first byte, and an index of many
+    /// small segments (a trickle of writes uploads one a second) would otherwise wait those
+    /// round trips one after the other. Openings nobody took are cancelled and closed at dispose.
+    /// </summary>
+    private sealed class SegmentOpener(IReplicaClient client, IReadOnlyList<SegmentInfo> segments, int ahead, CancellationToken ct) : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        private readonly Queue<Task<Stream>> _opening = new();
+        private int _next;
+
+        /// <summary>The next segment's stream (the caller disposes it); starts the openings after it.</summary>
+        public Task<Stream> NextAsync()
+        {
+            while (_next < segments.Count && _opening.Count < ahead)
+            {
+                var s = segments[_next++];
+                _opening.Enqueue(client.OpenSegmentAsync(s.Generation, s.Index, s.Offset, _stop.Token));
+            }
+
+            return _opening.Dequeue();
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _stop.Cancel();
+            while (_opening.Count > 0)
+            {
+                try
+                {
+                    await (await _opening.Dequeue().ConfigureAwait(false)).DisposeAsync().ConfigureAwait(false);
+                }
+                catch (Exception)
+                {
+                    // Not needed any more: the index stopped before this segment.
+                }
+            }
+
+            _stop.Dispose();
+        }
     }
 
     /// <summary>What one index's spooling has verified so far.</summary>
@@ -579,12 +627,11 @@ public sealed class Restorer
     }
 
     /// <summary>Decodes one segment into the spool; returns its decoded length, or sets <see cref="SpoolState.Damage"/>.</summary>
-    private async Task<long> SpoolSegmentAsync(SegmentInfo seg, string name, FileStream? spool, SpoolState state, byte[] buffer, long? stopAt, CancellationToken ct)
+    private async Task<long> SpoolSegmentAsync(Stream raw, SegmentInfo seg, string name, FileStream? spool, SpoolState state, byte[] buffer, long? stopAt, CancellationToken ct)
     {
         ReplicaException Damage(string why) => new(ReplicaErrorCode.SegmentCorrupt,
             $"WAL segment '{name}' failed verification: {why}. Restore an earlier point with -Index/-Timestamp, or use -AllowPartial to stop before it.", name);
 
-        await using var raw = await _client.OpenSegmentAsync(seg.Generation, seg.Index, seg.Offset, ct).ConfigureAwait(false);
         await using var decoded = new VerifiedLz4Stream(raw, name);
         long segmentLength = 0;
         long lastRaw = 0;
