@@ -187,6 +187,71 @@ function Invoke-RestoreCase {
     }
 }
 
+function Invoke-FarRestoreCase {
+    # Restore of a trickle's history from a store far away. Litestream makes the replica in moto:
+    # 20 small commits a second for FarSeconds, a segment every 100 ms and a WAL index every 10 s
+    # (a day at the 1 s default, scaled down), so the history is many small segments in several
+    # indexes. Both tools then restore it through the test proxy, which holds every GET for
+    # FarLatencyMs before forwarding it (a store one round trip away, like R2 from a VM
+    # elsewhere). Every restore is checked against the source's hash.
+    $dir = New-CaseDirectory 'far-restore'
+    $moto = Start-MotoServer -LogPath (Join-Path $dir 'moto.log')
+    $bucket = New-S3Bucket -Endpoint $moto.Endpoint -Name 'bench-far'
+    $db = Join-Path $dir 'src/app.db'
+    $null = New-Item -ItemType Directory -Path (Split-Path $db) -Force
+    $null = Invoke-Writer init --db $db
+    $make = Join-Path $dir 'make.yml'
+    [System.IO.File]::WriteAllLines($make, [string[]]@(
+            'dbs:', "  - path: '$db'", '    checkpoint-interval: 10s', '    monitor-interval: 100ms', '    replicas:', '      - type: s3', "        bucket: $bucket", '        path: app.db',
+            "        endpoint: $($moto.Endpoint)", '        region: us-east-1', '        force-path-style: true', '        sync-interval: 100ms'))
+    $ls = Start-BenchReplicator -Tool litestream -ConfigPath $make -LogPath (Join-Path $dir 'make-litestream.log')
+    $writer = Start-Writer -Database $db -LogPath (Join-Path $dir 'writer.log') -Arguments @('--interval-ms', '50', '--count', '0', '--blob-bytes', '200')
+    Start-Sleep -Seconds $Settings.FarSeconds
+    $null = $writer | Stop-TestProcess -Signal TERM
+    # Litestream's last segment goes at its next 100 ms tick; its SIGTERM does not wait for it.
+    Start-Sleep -Seconds 3
+    $null = $ls | Stop-BenchProcess
+    $hash = (Measure-BenchCommand -FilePath 'sqlite3' -ArgumentList @('-readonly', $db, '.sha3sum')).Output.Trim()
+
+    $proxy = Start-S3Proxy -Upstream $moto.Endpoint -Http -LogPath (Join-Path $dir 's3proxy.log')
+    $config = New-BenchConfig -Path (Join-Path $dir 'far.yml') -Database $db -Endpoint $proxy.HttpEndpoint -Bucket $bucket
+    # What the replica holds, listed by our module (no latency yet).
+    $q = { param($s) "'" + $s.Replace("'", "''") + "'" }
+    $listing = Measure-BenchCommand -FilePath $Pwsh.FilePath -ArgumentList (@($Pwsh.PrefixArguments) + @('-NoProfile', '-NonInteractive', '-Command',
+            "Import-Module $(& $q $env:SQLITEREPLICA_MODULE); `$s = @(Get-ReplicaWalSegment -ConfigPath $(& $q $config) -DatabasePath $(& $q $db)); 'SEGMENTS ' + `$s.Count + ' ' + @(`$s.Index | Sort-Object -Unique).Count + ' ' + (`$s | Measure-Object -Property Size -Sum).Sum"))
+    $m = [regex]::Match($listing.Output, 'SEGMENTS (\d+) (\d+) (\d+)')
+    if (-not $m.Success) { throw "Listing the replica failed: $($listing.Output)" }
+    $history = [pscustomobject]@{ Database = $db; Hash = $hash }
+    Write-BenchLine 'FarRestore' ("replica: {0} segments in {1} WAL indexes ({2} KB stored) after {3} s of writes; every GET held {4} ms" -f $m.Groups[1].Value, $m.Groups[2].Value, [math]::Round([long]$m.Groups[3].Value / 1KB), $Settings.FarSeconds, $Settings.FarLatencyMs)
+    $null = Set-S3Fault -Proxy $proxy -Kind stall -Seconds ($Settings.FarLatencyMs / 1000) -Count -1 -Match GET
+
+    $outDir = Join-Path $dir 'out'
+    $null = New-Item -ItemType Directory -Path $outDir -Force
+    $runs = [System.Collections.Generic.List[object]]::new()
+    for ($round = 0; $round -lt $Settings.FarRounds; $round++) {
+        foreach ($tool in (Get-ToolOrder $round)) {
+            Reset-S3Counters -Proxy $proxy
+            $run = Invoke-RestoreRun -Tool $tool -Config $config -History $history -Out (Join-Path $outDir 'restored.db') -Kind 'far' -Check $true
+            $run | Add-Member -NotePropertyName Round -NotePropertyValue $round
+            $run | Add-Member -NotePropertyName Gets -NotePropertyValue (Get-S3OperationCount (Get-S3Counters -Proxy $proxy) get -Category)
+            $runs.Add($run)
+            Write-BenchLine 'FarRestore' ("round {0} {1,-10} wall {2:N2} s, inside {3:N2} s, {4} GETs" -f $round, $tool, $run.WallSeconds, $run.InsideSeconds, $run.Gets)
+        }
+    }
+    $pick = { param($tool, $field) Get-BenchStat -Values @($runs | Where-Object Tool -EQ $tool | ForEach-Object $field) }
+    $summary = [ordered]@{
+        OursWall = & $pick 'ours' 'WallSeconds'; OursInside = & $pick 'ours' 'InsideSeconds'; LitestreamWall = & $pick 'litestream' 'WallSeconds'
+        OursGets = & $pick 'ours' 'Gets'; LitestreamGets = & $pick 'litestream' 'Gets'
+    }
+    $summary.RatioWallToLitestream = [math]::Round($summary.OursWall.Median / $summary.LitestreamWall.Median, 2)
+    $summary.RatioInsideToLitestream = [math]::Round($summary.OursInside.Median / $summary.LitestreamWall.Median, 2)
+    [ordered]@{
+        History = [ordered]@{ Segments = [int]$m.Groups[1].Value; Indexes = [int]$m.Groups[2].Value; StoredKB = [math]::Round([long]$m.Groups[3].Value / 1KB); WriteSeconds = $Settings.FarSeconds; LatencyMs = $Settings.FarLatencyMs }
+        Runs    = $runs
+        Summary = $summary
+    }
+}
+
 #endregion
 
 #region Lag

@@ -10,6 +10,10 @@
                  itself), restored from a local directory and from moto by each tool; whole
                  command, time inside the restore, and the physical floor in the same round
                  (lz4 -d of the snapshot to disk with fsync, plus reading every segment).
+      FarRestore a trickle's history of many small segments (made by Litestream in moto, with
+                 100 ms monitor and sync intervals and a 10 s checkpoint interval so that it takes
+                 a minute and a half to make), restored by each tool through the test proxy with
+                 40 ms added to every GET; the restores use the plain YAML like every other case.
       Lag        commit-to-replica time of the test writer's commits, dense (about 20 tx/s) and
                  sparse (one every 5 s), default 1 s sync interval, local-directory replica.
       Overhead   the writer's single-row insert rate without and with each replicator attached.
@@ -31,7 +35,7 @@ param(
     [ValidateSet('Smoke', 'Quick', 'Full')]
     [string]$Mode = $(if ($env:SQLITEREPLICA_BENCH_MODE) { $env:SQLITEREPLICA_BENCH_MODE } else { 'Quick' }),
 
-    [string[]]$Case = @('Restore', 'Lag', 'Overhead', 'CpuPerMB', 'Resources', 'Requests', 'Burst'),
+    [string[]]$Case = @('Restore', 'FarRestore', 'Lag', 'Overhead', 'CpuPerMB', 'Resources', 'Requests', 'Burst'),
 
     # Only rewrite the report from the raw results of the mode (no measuring).
     [switch]$ReportOnly,
@@ -49,7 +53,7 @@ Set-StrictMode -Version 3.0
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 
-$allCases = @('Restore', 'Lag', 'Overhead', 'CpuPerMB', 'Resources', 'Requests', 'Burst')
+$allCases = @('Restore', 'FarRestore', 'Lag', 'Overhead', 'CpuPerMB', 'Resources', 'Requests', 'Burst')
 $Case = @($Case | ForEach-Object { $_ -split ',' } | ForEach-Object { $_.Trim() } | Where-Object { $_ })
 foreach ($name in $Case) { if ($name -notin $allCases) { throw "Unknown case '$name'. Known: $($allCases -join ', ')." } }
 if ($ReportOnly) { $Case = @() }
@@ -91,11 +95,11 @@ if (-not ('SqliteReplicaBench.ReplicaWatcher' -as [type])) {
 # --- Settings per mode ---------------------------------------------------------------------
 
 $Settings = switch ($Mode) {
-    'Smoke' { [ordered]@{ RestoreRows = 6000; RestoreTx = 4; RestoreRounds = 1; RestoreS3 = $false; LagDenseSeconds = 3; LagSparseCommits = 1; LagReps = 1; LagPause = 1
+    'Smoke' { [ordered]@{ RestoreRows = 6000; RestoreTx = 4; RestoreRounds = 1; RestoreS3 = $false; FarSeconds = 6; FarRounds = 1; FarLatencyMs = 40; LagDenseSeconds = 3; LagSparseCommits = 1; LagReps = 1; LagPause = 1
             OverheadRows = 10000; OverheadPairs = 1; CpuRows = 2000; CpuSettleSeconds = 0; ResourceDbs = @(1); ResourceMemoryStarts = 1; IdleSeconds = 3; RequestSeconds = 6; RequestIdleSeconds = 4; BurstSeconds = 2 } }
-    'Quick' { [ordered]@{ RestoreRows = 140000; RestoreTx = 10; RestoreRounds = 3; RestoreS3 = $true; LagDenseSeconds = 30; LagSparseCommits = 8; LagReps = 1; LagPause = 3
+    'Quick' { [ordered]@{ RestoreRows = 140000; RestoreTx = 10; RestoreRounds = 3; RestoreS3 = $true; FarSeconds = 45; FarRounds = 2; FarLatencyMs = 40; LagDenseSeconds = 30; LagSparseCommits = 8; LagReps = 1; LagPause = 3
             OverheadRows = 50000; OverheadPairs = 3; CpuRows = 20000; CpuSettleSeconds = 70; ResourceDbs = @(1, 20); ResourceMemoryStarts = 3; IdleSeconds = 60; RequestSeconds = 60; RequestIdleSeconds = 30; BurstSeconds = 10 } }
-    'Full' { [ordered]@{ RestoreRows = 1400000; RestoreTx = 10; RestoreRounds = 5; RestoreS3 = $true; LagDenseSeconds = 60; LagSparseCommits = 24; LagReps = 2; LagPause = 3
+    'Full' { [ordered]@{ RestoreRows = 1400000; RestoreTx = 10; RestoreRounds = 5; RestoreS3 = $true; FarSeconds = 90; FarRounds = 3; FarLatencyMs = 40; LagDenseSeconds = 60; LagSparseCommits = 24; LagReps = 2; LagPause = 3
             OverheadRows = 200000; OverheadPairs = 5; CpuRows = 100000; CpuSettleSeconds = 70; ResourceDbs = @(1, 20); ResourceMemoryStarts = 3; IdleSeconds = 60; RequestSeconds = 180; RequestIdleSeconds = 120; BurstSeconds = 20 } }
 }
 
