@@ -4,6 +4,7 @@ using SqliteReplica.Engine.Replicas;
 using SqliteReplica.Engine.Replicas.File;
 using SqliteReplica.Engine.Replication;
 using SqliteReplica.Engine.Restore;
+using SqliteReplica.Engine.Wal;
 
 namespace SqliteReplica.Engine.Tests;
 
@@ -341,6 +342,75 @@ public class ReplicationRoundTripTests
         Assert.Equal(5, TestDb.Count(output));
         // Segments 6 and after were being opened when segment 5 failed: none stays open.
         Assert.Equal(0, store.StillOpen);
+    }
+
+    [Fact]
+    public async Task A_commit_that_lands_while_a_truncate_checkpoint_waits_for_the_write_lock_is_not_lost()
+    {
+        // The application holds the write lock longer than the capture's busy timeout, so the
+        // managed checkpoint cannot take it and falls back to SQLite's own checkpoint, which
+        // waits for it with our read let go. The application's commit (a row on a page nothing
+        // written later touches again) lands in that wait. SQLite's TRUNCATE mode would move it
+        // into the database file, empty the WAL and report 0 frames: the commit was lost from
+        // the replica without a trace. It must be in the replica, here through a new generation.
+        using var db = new TestDb();
+        db.Insert(0, 300, perTx: 300, blobBytes: 500);
+        var log = new ListLog();
+        var (capture, syncer, client) = Start(db, log, new CaptureOptions { BusyTimeout = TimeSpan.FromMilliseconds(500) });
+        using (capture)
+        {
+            capture.Sync(default);
+            await syncer.SyncAsync(default);
+            using var app = db.Open();
+            TestDb.Exec(app, "BEGIN IMMEDIATE");
+            TestDb.Exec(app, "UPDATE t SET v = 'landed during the checkpoint' WHERE id = 150");
+            var commit = Task.Run(async () =>
+            {
+                await Task.Delay(700);
+                TestDb.Exec(app, "COMMIT");
+            });
+            capture.Checkpoint(CheckpointMode.Truncate, default);
+            await commit;
+            capture.Sync(default);
+            await syncer.SyncAsync(default);
+            Assert.Equal(capture.Position, syncer.ConfirmedPosition);
+        }
+
+        Assert.Contains(log.Lines, l => l.Contains("write lock stayed busy"));
+        var output = Path.Combine(db.Dir, "restored.db");
+        await Restore(client, output);
+        Assert.Equal("ok", TestDb.IntegrityCheck(output));
+        Assert.True(TestDb.Digest(db.DbPath) == TestDb.Digest(output), string.Join("\n", log.Lines));
+    }
+
+    [Fact]
+    public async Task A_truncate_checkpoint_shrinks_a_large_wal_file_and_the_replica_restores_equal()
+    {
+        using var db = new TestDb();
+        var log = new ListLog();
+        var (capture, syncer, client) = Start(db, log);
+        using (capture)
+        {
+            capture.Sync(default);
+            await syncer.SyncAsync(default);
+            db.Insert(0, 400, perTx: 400, blobBytes: 3000);
+            capture.Sync(default);
+            long before = new FileInfo(db.DbPath + "-wal").Length;
+            Assert.True(before > 300 * 4096, $"the WAL is only {before} bytes");
+            capture.Checkpoint(CheckpointMode.Truncate, default);
+            long after = new FileInfo(db.DbPath + "-wal").Length;
+            Assert.True(after <= WalHeader.Size + 4 * (4096 + 24), $"the WAL file kept {after} bytes\n{string.Join("\n", log.Lines)}");
+            db.Insert(400, 10);
+            capture.Sync(default);
+            await syncer.SyncAsync(default);
+            Assert.Equal(capture.Position, syncer.ConfirmedPosition);
+            Assert.Equal(1, capture.Position.Index);
+        }
+
+        Assert.DoesNotContain(log.Lines, l => l.Contains("new generation") && !l.Contains("no generation exists"));
+        var output = Path.Combine(db.Dir, "restored.db");
+        await Restore(client, output);
+        Assert.Equal(TestDb.Digest(db.DbPath), TestDb.Digest(output));
     }
 
     [Fact]

@@ -41,7 +41,11 @@ public sealed record CaptureOptions
     /// <summary>RESTART checkpoint at this many WAL pages (zero: off).</summary>
     public int MaxCheckpointPageCount { get; init; } = 10000;
 
-    /// <summary>TRUNCATE checkpoint when the real WAL file reaches this many pages.</summary>
+    /// <summary>
+    /// A TRUNCATE checkpoint when the real WAL file reaches this many pages: the WAL file is cut
+    /// back to the frames it holds by the replicator's own write that restarts the WAL (see
+    /// <see cref="CheckpointMode.Truncate"/>).
+    /// </summary>
     public int TruncatePageCount { get; init; } = 500000;
 
     /// <summary>How long SQLite waits for a lock before answering busy.</summary>

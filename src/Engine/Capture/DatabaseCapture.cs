@@ -1191,8 +1191,12 @@ public sealed class DatabaseCapture : IDisposable
     /// let a second connection checkpoint up to it while our read still keeps the WAL from
     /// restarting (the application is not blocked). Phase 2: take the write lock for a moment so
     /// nobody appends, copy the few frames committed since, checkpoint them too, and restart the
-    /// WAL with our own write. RESTART and TRUNCATE then run SQLite's own mode only if the WAL
-    /// still did not restart (readers of the application held it) or must shrink.
+    /// WAL with our own write. RESTART and TRUNCATE then run SQLite's own RESTART only if the WAL
+    /// still did not restart (the application held the write lock, or its readers held the WAL).
+    /// TRUNCATE shrinks the WAL file through our own restarting write (SQLite's journal_size_limit,
+    /// applied at the commit of the write that restarted the WAL), never with SQLite's TRUNCATE
+    /// mode: that one empties the WAL after letting our read go, and reports a WAL of 0 frames, so
+    /// a commit that landed while it waited for the write lock would be gone unseen.
     /// </summary>
     private void CheckpointLocked(CheckpointMode mode)
     {
@@ -1235,9 +1239,12 @@ public sealed class DatabaseCapture : IDisposable
             // Our write restarts the WAL. It must not wait for the write lock: the application may
             // take it first (then its own write restarts the WAL), and waiting without our read
             // would let it restart the WAL a second time unseen.
-            if (!TryExecNoWait("BEGIN IMMEDIATE; " + SequenceRowSql + "; COMMIT"))
+            using (ShrinkWalOnRestart(mode == CheckpointMode.Truncate))
             {
-                _log.Debug("sequence write after a checkpoint skipped: the application took the write lock first");
+                if (!TryExecNoWait("BEGIN IMMEDIATE; " + SequenceRowSql + "; COMMIT"))
+                {
+                    _log.Debug("sequence write after a checkpoint skipped: the application took the write lock first");
+                }
             }
         }
 
@@ -1248,21 +1255,25 @@ public sealed class DatabaseCapture : IDisposable
 
         BeginRead();
         restartedByUs = FollowRestart(-1);
-        if (mode == CheckpointMode.Passive || (restartedByUs && mode == CheckpointMode.Restart) || _verifier is null)
+        if (mode == CheckpointMode.Passive || restartedByUs || _verifier is null)
         {
             return;
         }
 
-        // SQLite's own RESTART/TRUNCATE: waits for the application's readers (and truncates the
-        // file). Our read must go for that; the restart it allows is checked against the log
-        // size the checkpoint reports.
+        // SQLite's own RESTART: waits for the application's write lock and readers. Our read must
+        // go for that; the restart it allows (by our write below, or the application's) is
+        // checked against the WAL size in frames the checkpoint reports, which counts what the
+        // application committed while it waited.
         long log = -1;
         EndRead();
         try
         {
-            log = RunCheckpoint(_conn!, mode);
+            log = RunCheckpoint(_conn!, CheckpointMode.Restart);
             ObservePublished();
-            WriteSequenceRow();
+            using (ShrinkWalOnRestart(mode == CheckpointMode.Truncate))
+            {
+                WriteSequenceRow();
+            }
         }
         catch (SqliteException e) when (e.SqliteErrorCode is 5 or 6)
         {
@@ -1274,6 +1285,27 @@ public sealed class DatabaseCapture : IDisposable
         }
 
         FollowRestart(log);
+    }
+
+    /// <summary>
+    /// While the returned scope is open (and <paramref name="shrink"/> is true), a write of ours
+    /// that restarts the WAL also cuts the WAL file to the frames it holds: SQLite applies
+    /// journal_size_limit at the commit of the write that restarted the WAL, under the write lock.
+    /// </summary>
+    private IDisposable? ShrinkWalOnRestart(bool shrink)
+    {
+        if (!shrink)
+        {
+            return null;
+        }
+
+        Exec("PRAGMA journal_size_limit = 0");
+        return new Scope(() => Exec("PRAGMA journal_size_limit = -1"));
+    }
+
+    private sealed class Scope(Action end) : IDisposable
+    {
+        public void Dispose() => end();
     }
 
     /// <summary>
