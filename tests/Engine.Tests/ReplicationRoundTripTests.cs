@@ -344,15 +344,19 @@ public class ReplicationRoundTripTests
         Assert.Equal(0, store.StillOpen);
     }
 
-    [Fact]
-    public async Task A_commit_that_lands_while_a_truncate_checkpoint_waits_for_the_write_lock_is_not_lost()
+    [Theory]
+    [InlineData(CheckpointMode.Truncate)]
+    [InlineData(CheckpointMode.Restart)]
+    public async Task A_commit_that_lands_while_a_truncate_checkpoint_waits_for_the_write_lock_is_not_lost(CheckpointMode mode)
     {
         // The application holds the write lock longer than the capture's busy timeout, so the
         // managed checkpoint cannot take it and falls back to SQLite's own checkpoint, which
         // waits for it with our read let go. The application's commit (a row on a page nothing
         // written later touches again) lands in that wait. SQLite's TRUNCATE mode would move it
         // into the database file, empty the WAL and report 0 frames: the commit was lost from
-        // the replica without a trace. It must be in the replica, here through a new generation.
+        // the replica without a trace. It must be in the replica: SQLite's RESTART leaves the
+        // frames in the WAL until a write restarts it, and they are copied before ours does (so
+        // without a new generation, although that write also shrinks the WAL file).
         using var db = new TestDb();
         db.Insert(0, 300, perTx: 300, blobBytes: 500);
         var log = new ListLog();
@@ -369,7 +373,7 @@ public class ReplicationRoundTripTests
                 await Task.Delay(700);
                 TestDb.Exec(app, "COMMIT");
             });
-            capture.Checkpoint(CheckpointMode.Truncate, default);
+            capture.Checkpoint(mode, default);
             await commit;
             capture.Sync(default);
             await syncer.SyncAsync(default);
@@ -377,6 +381,7 @@ public class ReplicationRoundTripTests
         }
 
         Assert.Contains(log.Lines, l => l.Contains("write lock stayed busy"));
+        Assert.True(!log.Lines.Any(l => l.Contains("new generation") && !l.Contains("no generation exists")), string.Join("\n", log.Lines));
         var output = Path.Combine(db.Dir, "restored.db");
         await Restore(client, output);
         Assert.Equal("ok", TestDb.IntegrityCheck(output));
@@ -407,7 +412,7 @@ public class ReplicationRoundTripTests
             Assert.Equal(1, capture.Position.Index);
         }
 
-        Assert.DoesNotContain(log.Lines, l => l.Contains("new generation") && !l.Contains("no generation exists"));
+        Assert.True(!log.Lines.Any(l => l.Contains("new generation") && !l.Contains("no generation exists")), string.Join("\n", log.Lines));
         var output = Path.Combine(db.Dir, "restored.db");
         await Restore(client, output);
         Assert.Equal(TestDb.Digest(db.DbPath), TestDb.Digest(output));

@@ -1263,16 +1263,24 @@ public sealed class DatabaseCapture : IDisposable
         // SQLite's own RESTART: waits for the application's write lock and readers. Our read must
         // go for that; the restart it allows (by our write below, or the application's) is
         // checked against the WAL size in frames the checkpoint reports, which counts what the
-        // application committed while it waited.
+        // application committed while it waited. Until a write restarts the WAL, those frames are
+        // still in it: they are copied first, so such a commit does not cost a new generation
+        // (after a shrinking restart the old tail is no longer in the file to be copied then).
         long log = -1;
+        bool followed = false;
         EndRead();
         try
         {
             log = RunCheckpoint(_conn!, CheckpointMode.Restart);
-            ObservePublished();
-            using (ShrinkWalOnRestart(mode == CheckpointMode.Truncate))
+            BeginRead();
+            followed = FollowRestart(log);
+            EndRead();
+            if (!followed)
             {
-                WriteSequenceRow();
+                using (ShrinkWalOnRestart(mode == CheckpointMode.Truncate))
+                {
+                    WriteSequenceRow();
+                }
             }
         }
         catch (SqliteException e) when (e.SqliteErrorCode is 5 or 6)
@@ -1284,7 +1292,7 @@ public sealed class DatabaseCapture : IDisposable
             BeginRead();
         }
 
-        FollowRestart(log);
+        FollowRestart(followed ? -1 : log);
     }
 
     /// <summary>
