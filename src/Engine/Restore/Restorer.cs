@@ -905,7 +905,7 @@ public sealed class Restorer
                         c++;
                     }
 
-                    if (work.Count == 0 || work[^1].Check != checks[c])
+                    if (work.Count == 0 || !ReferenceEquals(work[^1].Check, checks[c]))
                     {
                         work.Add((_indexes[i], checks[c], new()));
                     }
