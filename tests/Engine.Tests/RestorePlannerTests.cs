@@ -133,6 +133,20 @@ public class RestorePlannerTests
         Assert.Equal(GenB, plan.Generation);
     }
 
+    [Theory]
+    [InlineData(GenA, GenB)]
+    [InlineData(GenB, GenA)]
+    public async Task A_generation_begun_in_the_second_the_previous_one_ended_is_the_newer_whatever_the_ids(string older, string newer)
+    {
+        // Listings give whole seconds: the new generation's snapshot and the old one's last
+        // segment were both uploaded in second 100. The one begun later is the newer.
+        var r = new FakeReplica()
+            .Snapshot(older, 0, 0).Segment(older, 0, 0, 1).Segment(older, 0, 4152, 100)
+            .Snapshot(newer, 0, 100);
+        var (plan, _) = await Plan(r);
+        Assert.Equal(newer, plan.Generation);
+    }
+
     [Fact]
     public async Task Generation_choice_does_not_depend_on_the_id_order()
     {

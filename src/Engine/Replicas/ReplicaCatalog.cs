@@ -19,7 +19,8 @@ public static class ReplicaCatalog
             list.Add(new GenerationInfo(g, times.Min(), times.Max(), snaps.Count, segs.Count, snaps.Sum(s => s.Size) + segs.Sum(s => s.Size)));
         }
 
-        return list.OrderBy(g => g.UpdatedAt).ToList();
+        // The order a restore ranks them in: the last one is what a latest restore picks.
+        return list.OrderBy(g => g.UpdatedAt).ThenBy(g => g.CreatedAt).ToList();
     }
 
     /// <summary>Snapshots of one or all generations, oldest first.</summary>

@@ -5,7 +5,8 @@ namespace SqliteReplica.Engine.Restore;
 
 /// <summary>
 /// Chooses what a restore applies, with Litestream v0.3's rules: the generation whose newest
-/// object is newest (among those that had begun by the timestamp), then the snapshot (newest, or
+/// object is newest (among those that had begun by the timestamp; on a tie, the one begun
+/// later), then the snapshot (newest, or
 /// the highest index at or below -Index, or the newest created by -Timestamp), then every
 /// segment from the snapshot's index on, in (index, offset) order, up to the target.
 /// Unlike Litestream it proves the chain has no missing index before anything is downloaded.
@@ -31,7 +32,10 @@ public static class RestorePlanner
             generations = generations.Where(g => g == generation).ToList();
         }
 
-        (string Gen, IReadOnlyList<SnapshotInfo> Snaps, IReadOnlyList<SegmentInfo> Segs, DateTimeOffset Updated)? best = null;
+        // Object times are whole seconds in S3 listings, so a generation started right after the
+        // previous one's last upload can end in the same second: then the one begun later is the
+        // newer (Litestream v0.3 keeps the first listed, so by name, which can restore the older).
+        (string Gen, IReadOnlyList<SnapshotInfo> Snaps, IReadOnlyList<SegmentInfo> Segs, DateTimeOffset Updated, DateTimeOffset Created)? best = null;
         foreach (var g in generations)
         {
             var snaps = await client.ListSnapshotsAsync(g, ct).ConfigureAwait(false);
@@ -49,9 +53,9 @@ public static class RestorePlanner
                 continue;
             }
 
-            if (best is null || updated > best.Value.Updated)
+            if (best is null || updated > best.Value.Updated || (updated == best.Value.Updated && created > best.Value.Created))
             {
-                best = (g, snaps, segs, updated);
+                best = (g, snaps, segs, updated, created);
             }
         }
 
@@ -63,7 +67,7 @@ public static class RestorePlanner
                 $"No backup found{what}{when} in '{client.Url}'. Check the replica URL, or list what is there with Get-ReplicaGeneration.", client.Url);
         }
 
-        var (gen, snapshots, segments, _) = best.Value;
+        var (gen, snapshots, segments, _, _) = best.Value;
         if (index is { } maxIndex)
         {
             long highest = snapshots.Select(s => s.Index).Concat(segments.Select(s => s.Index)).DefaultIfEmpty(-1).Max();
