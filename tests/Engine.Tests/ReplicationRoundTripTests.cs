@@ -114,36 +114,16 @@ public class ReplicationRoundTripTests
             "UPDATE t SET b = randomblob(300)");
     }
 
-    /// <summary>A local store that counts how often each segment is opened.</summary>
-    private sealed class CountingStore(IReplicaClient inner) : DelegatingReplicaClient(inner)
-    {
-        private readonly Dictionary<(long Index, long Offset), int> _opens = new();
-
-        public int Opens(long index, long offset)
-        {
-            lock (_opens)
-            {
-                return _opens.GetValueOrDefault((index, offset));
-            }
-        }
-
-        public override Task<Stream> OpenSegmentAsync(string generation, long index, long offset, CancellationToken ct)
-        {
-            lock (_opens)
-            {
-                _opens[(index, offset)] = _opens.GetValueOrDefault((index, offset)) + 1;
-            }
-
-            return base.OpenSegmentAsync(generation, index, offset, ct);
-        }
-    }
+    /// <summary>Inserts rows <paramref name="from"/> to <paramref name="to"/> of t2, each with a random blob.</summary>
+    private static string InsertT2(int from, int to, int blobBytes) =>
+        $"INSERT INTO t2 WITH RECURSIVE s(v) AS (SELECT {from} UNION ALL SELECT v + 1 FROM s WHERE v < {to}) SELECT v, randomblob({blobBytes}) FROM s";
 
     /// <summary>
     /// Replicates one index per step (each step runs on the application's connection, then the
-    /// WAL restarts), restores from the local replica through a <see cref="CountingStore"/>, and
+    /// WAL restarts), restores from the local replica through an <see cref="ObservedStore"/>, and
     /// checks the copy equals the source.
     /// </summary>
-    private static async Task<(CountingStore Store, IReadOnlyList<SegmentInfo> Segments)> RestoreEqualAfterIndexes(TestDb db, params Action<Microsoft.Data.Sqlite.SqliteConnection>[] steps)
+    private static async Task<(ObservedStore Store, IReadOnlyList<SegmentInfo> Segments)> RestoreEqualAfterIndexes(TestDb db, params Action<Microsoft.Data.Sqlite.SqliteConnection>[] steps)
     {
         var log = new ListLog();
         var (capture, syncer, client) = Start(db, log);
@@ -170,7 +150,7 @@ public class ReplicationRoundTripTests
             generation = capture.Position.Generation;
         }
 
-        var store = new CountingStore(client);
+        var store = new ObservedStore(client, localReads: true);
         var output = Path.Combine(db.Dir, "restored.db");
         var result = await new Restorer(store, NullEngineLog.Instance).RestoreAsync(new RestoreOptions { OutputPath = output }, null, CancellationToken.None);
         Assert.Equal(steps.Length, result.IndexesApplied);
@@ -187,8 +167,8 @@ public class ReplicationRoundTripTests
         // a second time, while the last index's are read twice (verified, then applied).
         using var db = new TestDb();
         var (store, segments) = await RestoreEqualAfterIndexes(db,
-            c => TestDb.Exec(c, "CREATE TABLE IF NOT EXISTS t2 (id INTEGER PRIMARY KEY, b BLOB); INSERT INTO t2 WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM s WHERE v < 300) SELECT v, randomblob(500) FROM s"),
-            c => TestDb.Exec(c, "UPDATE t2 SET b = randomblob(500) WHERE id % 2 = 0; INSERT INTO t2 WITH RECURSIVE s(v) AS (SELECT 301 UNION ALL SELECT v + 1 FROM s WHERE v < 400) SELECT v, randomblob(500) FROM s"),
+            c => TestDb.Exec(c, "CREATE TABLE IF NOT EXISTS t2 (id INTEGER PRIMARY KEY, b BLOB); " + InsertT2(1, 300, 500)),
+            c => TestDb.Exec(c, "UPDATE t2 SET b = randomblob(500) WHERE id % 2 = 0; " + InsertT2(301, 400, 500)),
             c => TestDb.Exec(c, "VACUUM"));
         Assert.Equal(new long[] { 0, 1, 2 }, segments.Select(s => s.Index).Distinct().Order().ToArray());
         foreach (var s in segments)
@@ -205,84 +185,12 @@ public class ReplicationRoundTripTests
         // and index 3 rewrites some pages of index 0's that index 1 kept.
         using var db = new TestDb();
         var (store, segments) = await RestoreEqualAfterIndexes(db,
-            c => TestDb.Exec(c, "CREATE TABLE IF NOT EXISTS t2 (id INTEGER PRIMARY KEY, b BLOB); INSERT INTO t2 WITH RECURSIVE s(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM s WHERE v < 600) SELECT v, randomblob(700) FROM s"),
+            c => TestDb.Exec(c, "CREATE TABLE IF NOT EXISTS t2 (id INTEGER PRIMARY KEY, b BLOB); " + InsertT2(1, 600, 700)),
             c => TestDb.Exec(c, "DELETE FROM t2 WHERE id > 150; VACUUM"),
-            c => TestDb.Exec(c, "INSERT INTO t2 WITH RECURSIVE s(v) AS (SELECT 151 UNION ALL SELECT v + 1 FROM s WHERE v < 900) SELECT v, randomblob(900) FROM s"),
+            c => TestDb.Exec(c, InsertT2(151, 900, 900)),
             c => TestDb.Exec(c, "UPDATE t2 SET b = randomblob(700) WHERE id BETWEEN 20 AND 60"));
         Assert.Equal(4, segments.Select(s => s.Index).Distinct().Count());
         Assert.Contains(segments, s => store.Opens(s.Index, s.Offset) == 2);
-    }
-
-    /// <summary>
-    /// The local replica seen as a store far away: every segment opening waits, and the test
-    /// sees how many openings were in flight at once and whether every stream handed out was
-    /// closed again.
-    /// </summary>
-    private sealed class FarStore(IReplicaClient inner, bool localReads) : DelegatingReplicaClient(inner)
-    {
-        private int _inFlight;
-        private int _open;
-
-        public int MostInFlight { get; private set; }
-
-        public int StillOpen => Volatile.Read(ref _open);
-
-        public long? FailAt { get; set; }
-
-        public override bool LocalReads => localReads;
-
-        public override async Task<Stream> OpenSegmentAsync(string generation, long index, long offset, CancellationToken ct)
-        {
-            int now = Interlocked.Increment(ref _inFlight);
-            lock (this)
-            {
-                MostInFlight = Math.Max(MostInFlight, now);
-            }
-
-            try
-            {
-                await Task.Delay(30, ct);
-                if (offset == FailAt)
-                {
-                    throw new Errors.ReplicaException(Errors.ReplicaErrorCode.SegmentMissing, "gone", offset.ToString());
-                }
-
-                Interlocked.Increment(ref _open);
-                return new ClosingStream(await base.OpenSegmentAsync(generation, index, offset, ct), () => Interlocked.Decrement(ref _open));
-            }
-            finally
-            {
-                Interlocked.Decrement(ref _inFlight);
-            }
-        }
-
-        private sealed class ClosingStream(Stream inner, Action closed) : Stream
-        {
-            private int _closed;
-
-            public override bool CanRead => true;
-            public override bool CanSeek => false;
-            public override bool CanWrite => false;
-            public override long Length => throw new NotSupportedException();
-            public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-            public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
-            public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default) => inner.ReadAsync(buffer, ct);
-            public override void Flush() { }
-            public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-            public override void SetLength(long value) => throw new NotSupportedException();
-            public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-            protected override void Dispose(bool disposing)
-            {
-                if (disposing && Interlocked.Exchange(ref _closed, 1) == 0)
-                {
-                    inner.Dispose();
-                    closed();
-                }
-
-                base.Dispose(disposing);
-            }
-        }
     }
 
     /// <summary>One WAL index of <paramref name="segments"/> segments (a commit each), replicated.</summary>
@@ -311,7 +219,7 @@ public class ReplicationRoundTripTests
         using var db = new TestDb();
         var (client, generation) = await OneIndexOfManySegments(db, 12);
         Assert.Equal(12, (await client.ListSegmentsAsync(generation, default)).Count);
-        var store = new FarStore(client, localReads);
+        var store = new ObservedStore(client, localReads) { Delay = TimeSpan.FromMilliseconds(30) };
         var output = Path.Combine(db.Dir, "restored.db");
         await new Restorer(store, NullEngineLog.Instance).RestoreAsync(new RestoreOptions { OutputPath = output }, null, CancellationToken.None);
         Assert.Equal(TestDb.Digest(db.DbPath), TestDb.Digest(output));
@@ -334,7 +242,7 @@ public class ReplicationRoundTripTests
         using var db = new TestDb();
         var (client, generation) = await OneIndexOfManySegments(db, 12);
         var list = await client.ListSegmentsAsync(generation, default);
-        var store = new FarStore(client, localReads: false) { FailAt = list[5].Offset };
+        var store = new ObservedStore(client, localReads: false) { Delay = TimeSpan.FromMilliseconds(30), FailAt = list[5].Offset };
         var output = Path.Combine(db.Dir, "restored.db");
         var result = await new Restorer(store, NullEngineLog.Instance).RestoreAsync(new RestoreOptions { OutputPath = output, AllowPartial = true }, null, CancellationToken.None);
         Assert.True(result.Partial);

@@ -55,12 +55,6 @@ public class RestoreApplyTests
         lz.Write(payload);
     }
 
-    /// <summary>The file replica read as a store whose objects are not local (WAL indexes spooled, applied one by one).</summary>
-    private sealed class SpoolingStore(FileReplicaClient inner) : DelegatingReplicaClient(inner)
-    {
-        public override bool LocalReads => false;
-    }
-
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
@@ -85,7 +79,7 @@ public class RestoreApplyTests
         WriteIndex(client, 2, (s + 3, 0x33, s + 3));
 
         var output = Path.Combine(db.Dir, "restored.db");
-        var store = localReads ? (Replicas.IReplicaClient)client : new SpoolingStore(client);
+        var store = new ObservedStore(client, localReads);
         var result = await new Restorer(store, NullEngineLog.Instance).RestoreAsync(new RestoreOptions { OutputPath = output, QuickCheck = false }, null, CancellationToken.None);
         Assert.Equal(3, result.IndexesApplied);
 

@@ -22,38 +22,6 @@ public class RestoreErrorTests
     protected virtual bool Spool => false;
 
     /// <summary>
-    /// The file replica as the restore sees it: local reads or not, and a hook that can hand out
-    /// other bytes at the n-th opening of a segment.
-    /// </summary>
-    private sealed class ReadingStore(FileReplicaClient inner, bool localReads) : DelegatingReplicaClient(inner)
-    {
-        private readonly Dictionary<(long Index, long Offset), int> _opens = new();
-
-        public Func<long, long, int, Stream?>? Replace { get; set; }
-
-        public int Opens(long index, long offset)
-        {
-            lock (_opens)
-            {
-                return _opens.GetValueOrDefault((index, offset));
-            }
-        }
-
-        public override bool LocalReads => localReads;
-
-        public override async Task<Stream> OpenSegmentAsync(string generation, long index, long offset, CancellationToken ct)
-        {
-            int n;
-            lock (_opens)
-            {
-                _opens[(index, offset)] = n = _opens.GetValueOrDefault((index, offset)) + 1;
-            }
-
-            return Replace?.Invoke(index, offset, n) ?? await base.OpenSegmentAsync(generation, index, offset, ct);
-        }
-    }
-
-    /// <summary>
     /// A replica of one generation with three WAL indexes: index 0 has three segments (20 rows
     /// each), index 1 two, index 2 one. The source database is left with 120 rows.
     /// </summary>
@@ -66,7 +34,7 @@ public class RestoreErrorTests
         {
             Db = db;
             Client = client;
-            Store = new ReadingStore(client, localReads: !spool);
+            Store = new ObservedStore(client, localReads: !spool);
             Generation = generation;
             OutDir = Path.Combine(db.Dir, "out");
             Output = Path.Combine(OutDir, "restored.db");
@@ -77,7 +45,7 @@ public class RestoreErrorTests
         public FileReplicaClient Client { get; }
 
         /// <summary>What the restores of these tests read the replica through.</summary>
-        public ReadingStore Store { get; }
+        public ObservedStore Store { get; }
 
         public string Generation { get; }
 

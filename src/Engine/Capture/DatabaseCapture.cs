@@ -1239,13 +1239,13 @@ public sealed class DatabaseCapture : IDisposable
             // Our write restarts the WAL. It must not wait for the write lock: the application may
             // take it first (then its own write restarts the WAL), and waiting without our read
             // would let it restart the WAL a second time unseen.
-            using (ShrinkWalOnRestart(mode == CheckpointMode.Truncate))
+            ShrinkingWalIf(mode == CheckpointMode.Truncate, () =>
             {
                 if (!TryExecNoWait("BEGIN IMMEDIATE; " + SequenceRowSql + "; COMMIT"))
                 {
                     _log.Debug("sequence write after a checkpoint skipped: the application took the write lock first");
                 }
-            }
+            });
         }
 
         else if (followedRestart)
@@ -1277,10 +1277,7 @@ public sealed class DatabaseCapture : IDisposable
             EndRead();
             if (!followed)
             {
-                using (ShrinkWalOnRestart(mode == CheckpointMode.Truncate))
-                {
-                    WriteSequenceRow();
-                }
+                ShrinkingWalIf(mode == CheckpointMode.Truncate, WriteSequenceRow);
             }
         }
         catch (SqliteException e) when (e.SqliteErrorCode is 5 or 6)
@@ -1296,24 +1293,27 @@ public sealed class DatabaseCapture : IDisposable
     }
 
     /// <summary>
-    /// While the returned scope is open (and <paramref name="shrink"/> is true), a write of ours
-    /// that restarts the WAL also cuts the WAL file to the frames it holds: SQLite applies
-    /// journal_size_limit at the commit of the write that restarted the WAL, under the write lock.
+    /// Runs <paramref name="write"/>; with <paramref name="shrink"/>, a write of ours that restarts
+    /// the WAL also cuts the WAL file to the frames it holds: SQLite applies journal_size_limit at
+    /// the commit of the write that restarted the WAL, under the write lock.
     /// </summary>
-    private IDisposable? ShrinkWalOnRestart(bool shrink)
+    private void ShrinkingWalIf(bool shrink, Action write)
     {
         if (!shrink)
         {
-            return null;
+            write();
+            return;
         }
 
         Exec("PRAGMA journal_size_limit = 0");
-        return new Scope(() => Exec("PRAGMA journal_size_limit = -1"));
-    }
-
-    private sealed class Scope(Action end) : IDisposable
-    {
-        public void Dispose() => end();
+        try
+        {
+            write();
+        }
+        finally
+        {
+            Exec("PRAGMA journal_size_limit = -1");
+        }
     }
 
     /// <summary>
