@@ -392,9 +392,11 @@ Describe 'Start-SqliteReplication in a separate process' -Tag 'Integration' {
             $null = Wait-LogLine -Path $secondLog -Pattern 'wal restarted: new index|new generation .* started' -Offset $resumed.EndOffset -Count 2 -TimeoutSeconds 30 -Process $second
             # What the second run logged while the application still had the database open: that
             # is what this test judges. What follows the application's close is printed below, not
-            # judged (it is not what this test is about). A rare CI failure of this check is not
-            # explained yet; an early guess blamed the close, but the replicator's connection keeps
-            # its shared lock on the database file, so the close cannot delete the WAL under it.
+            # judged (it is not what this test is about). Its rare CI failure ("wal restarted more
+            # than once") was a commit landing in the instant the managed checkpoint let its read
+            # go to take the write lock; the xunit test
+            # A_wal_restart_made_while_the_checkpoint_reaches_for_the_write_lock_is_followed_without_a_new_generation
+            # makes that instant happen every time.
             $whileOpen = [System.Text.Encoding]::UTF8.GetString([System.IO.File]::ReadAllBytes($secondLog))
             $writer | Stop-TestProcess -Signal TERM -TimeoutSeconds 30 -NoKill | Should -Be 0
 
@@ -403,7 +405,7 @@ Describe 'Start-SqliteReplication in a separate process' -Tag 'Integration' {
             # The WAL restarts of the second run are made by connections whose checkpoint
             # counters differ from the first run's: continuity still holds, no new generation.
             # On failure the message carries the second run's log on one line: the summary a CI log
-            # keeps is that line (this check failed rarely, and its cause is not known yet).
+            # keeps is that line.
             $logLine = ($whileOpen -split '\r?\n' | Where-Object { $_ }) -join ' | '
             $whileOpen -split '\r?\n' | Where-Object { $_ -match 'new generation' } | Should -BeNullOrEmpty -Because "the second run logged: $logLine"
             @(Get-ReplicaGeneration -ReplicaPath $s.Replica | Where-Object { $_.Generation -eq $resumed.Line.Split(' ')[3] }).Count | Should -Be 1

@@ -1362,6 +1362,9 @@ public sealed class DatabaseCapture : IDisposable
         return true;
     }
 
+    /// <summary>Tests only: runs in the instant the managed checkpoint has let its read go to take the write lock.</summary>
+    internal Action? BeforeWriteLockAttempt { get; set; }
+
     /// <summary>
     /// Takes the write lock for phase 2 of the managed checkpoint; called with our read held, and
     /// returns true with the write transaction open (the read given up). The read is let go only
@@ -1379,9 +1382,23 @@ public sealed class DatabaseCapture : IDisposable
         while (true)
         {
             EndRead();
+            BeforeWriteLockAttempt?.Invoke();
             if (TryExecNoWait("BEGIN IMMEDIATE"))
             {
-                return true;
+                // In the instant our read was let go, the application may have committed and so
+                // restarted the WAL (phase 1 backfilled everything). Going on would backfill the new
+                // incarnation and let our own write restart the WAL again over frames nobody
+                // copied: a restart that skips a salt, which costs a new generation. Nobody can
+                // write now; if the header moved, the lock goes back and that one restart is followed.
+                if (_shadowHeader is null || WalHeader.TryParseValid(ReadBytes(WalPath, 0, WalHeader.Size)) == _shadowHeader)
+                {
+                    return true;
+                }
+
+                Exec("ROLLBACK");
+                BeginRead();
+                followedRestart = FollowRestart(-1);
+                return false;
             }
 
             BeginRead();
