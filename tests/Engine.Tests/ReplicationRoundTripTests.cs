@@ -296,8 +296,10 @@ public class ReplicationRoundTripTests
         Assert.True(TestDb.Digest(db.DbPath) == TestDb.Digest(output), string.Join("\n", log.Lines));
     }
 
-    [Fact]
-    public async Task A_wal_restart_made_while_the_checkpoint_reaches_for_the_write_lock_is_followed_without_a_new_generation()
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    public async Task A_wal_restart_made_while_the_checkpoint_reaches_for_the_write_lock_is_followed_without_a_new_generation(int attempt)
     {
         // Phase 1 of the managed checkpoint backfills every frame while our read is held; to take
         // the write lock it lets the read go for an instant. An application that commits in that
@@ -306,6 +308,9 @@ public class ReplicationRoundTripTests
         // would have backfilled the new incarnation and our own write would have restarted the
         // WAL again, over frames nobody copied: two restarts, seen as a salt that moved by two,
         // which costs a new generation (the rare "wal restarted more than once" of the restart test).
+        // Attempt 0 is phase 2's; attempt 1 the write that restarts the WAL after it, whose lock
+        // is taken again once phase 2 let it go (if the application restarted the WAL and
+        // checkpointed its new frames in that instant, our write would restart it a second time).
         using var db = new TestDb();
         db.Insert(0, 50);
         var log = new ListLog();
@@ -321,7 +326,7 @@ public class ReplicationRoundTripTests
             int attempts = 0;
             capture.BeforeWriteLockAttempt = () =>
             {
-                if (attempts++ > 0)
+                if (attempts++ != attempt)
                 {
                     return;
                 }
@@ -330,6 +335,11 @@ public class ReplicationRoundTripTests
                 TestDb.Exec(app, "BEGIN IMMEDIATE");
                 TestDb.Exec(app, "INSERT INTO t (id, v, b) VALUES (1000, 'committed in the instant', randomblob(100))");
                 TestDb.Exec(app, "COMMIT");
+                if (attempt == 1)
+                {
+                    TestDb.Exec(app, "PRAGMA wal_checkpoint(PASSIVE)");
+                }
+
                 restartedInTheInstant = WalHeader.Parse(File.ReadAllBytes(db.DbPath + "-wal").AsSpan(0, WalHeader.Size)).Salt1 == salt1 + 1;
             };
             capture.Checkpoint(CheckpointMode.Passive, default);
@@ -340,6 +350,72 @@ public class ReplicationRoundTripTests
             Assert.Equal(capture.Position, syncer.ConfirmedPosition);
         }
 
+        Assert.True(restartedInTheInstant, "the application's commit did not restart the WAL: the test did not reach its case\n" + string.Join("\n", log.Lines));
+        Assert.True(!log.Lines.Any(l => l.Contains("new generation") && !l.Contains("no generation exists")), string.Join("\n", log.Lines));
+        var output = Path.Combine(db.Dir, "restored.db");
+        await Restore(client, output);
+        Assert.Equal(TestDb.Digest(db.DbPath), TestDb.Digest(output));
+        Assert.Equal(81, TestDb.Count(output));
+    }
+
+    [Theory]
+    [InlineData(CheckpointMode.Restart)]
+    [InlineData(CheckpointMode.Truncate)]
+    public async Task A_wal_restart_made_before_the_fallback_checkpoints_own_write_is_followed_without_a_new_generation(CheckpointMode mode)
+    {
+        // The application holds the write lock past the busy timeout, so the managed checkpoint
+        // falls back to SQLite's RESTART, which backfills every frame once the application
+        // commits. Our write that restarts the WAL comes next, with our read let go. If the
+        // application commits (restarting the WAL) and checkpoints its new frames first, a write
+        // of ours that waited for the lock and went on would restart the WAL again over frames
+        // nobody copied: a salt that moved by two, and a new generation.
+        using var db = new TestDb();
+        db.Insert(0, 50);
+        var log = new ListLog();
+        var (capture, syncer, client) = Start(db, log, new CaptureOptions { BusyTimeout = TimeSpan.FromMilliseconds(300) });
+        bool restartedInTheInstant = false;
+        using (capture)
+        {
+            capture.Sync(default);
+            await syncer.SyncAsync(default);
+            db.Insert(50, 20);
+            capture.Sync(default);
+            using var app = db.Open();
+            using var other = db.Open();
+            int committing = 0;
+            bool acted = false;
+            capture.BeforeWriteLockAttempt = () =>
+            {
+                // Only once the application has let the write lock go: that is the fallback's attempt.
+                if (Volatile.Read(ref committing) == 0 || acted)
+                {
+                    return;
+                }
+
+                acted = true;
+                uint salt1 = WalHeader.Parse(File.ReadAllBytes(db.DbPath + "-wal").AsSpan(0, WalHeader.Size)).Salt1;
+                TestDb.Exec(other, "INSERT INTO t (id, v, b) VALUES (1000, 'committed before our write', randomblob(100))");
+                TestDb.Exec(other, "PRAGMA wal_checkpoint(PASSIVE)");
+                restartedInTheInstant = WalHeader.Parse(File.ReadAllBytes(db.DbPath + "-wal").AsSpan(0, WalHeader.Size)).Salt1 == salt1 + 1;
+            };
+            TestDb.Exec(app, "BEGIN IMMEDIATE");
+            TestDb.Exec(app, "UPDATE t SET v = 'held the write lock' WHERE id = 10");
+            var commit = Task.Run(async () =>
+            {
+                await Task.Delay(600);
+                Volatile.Write(ref committing, 1);
+                TestDb.Exec(app, "COMMIT");
+            });
+            capture.Checkpoint(mode, default);
+            await commit;
+            capture.BeforeWriteLockAttempt = null;
+            db.Insert(70, 10);
+            capture.Sync(default);
+            await syncer.SyncAsync(default);
+            Assert.Equal(capture.Position, syncer.ConfirmedPosition);
+        }
+
+        Assert.Contains(log.Lines, l => l.Contains("write lock stayed busy"));
         Assert.True(restartedInTheInstant, "the application's commit did not restart the WAL: the test did not reach its case\n" + string.Join("\n", log.Lines));
         Assert.True(!log.Lines.Any(l => l.Contains("new generation") && !l.Contains("no generation exists")), string.Join("\n", log.Lines));
         var output = Path.Combine(db.Dir, "restored.db");

@@ -1241,9 +1241,21 @@ public sealed class DatabaseCapture : IDisposable
             // would let it restart the WAL a second time unseen.
             ShrinkingWalIf(mode == CheckpointMode.Truncate, () =>
             {
-                if (!TryExecNoWait("BEGIN IMMEDIATE; " + SequenceRowSql + "; COMMIT"))
+                BeforeWriteLockAttempt?.Invoke();
+                if (!TryExecNoWait("BEGIN IMMEDIATE"))
                 {
                     _log.Debug("sequence write after a checkpoint skipped: the application took the write lock first");
+                }
+                else if (!WalUnmoved())
+                {
+                    // The application committed in the instant the lock was free, restarting the
+                    // WAL: that restart is followed below; ours would be a second one.
+                    Exec("ROLLBACK");
+                    _log.Debug("sequence write after a checkpoint skipped: the application restarted the WAL first");
+                }
+                else
+                {
+                    TryExecNoWait(SequenceRowSql + "; COMMIT");
                 }
             });
         }
@@ -1274,10 +1286,19 @@ public sealed class DatabaseCapture : IDisposable
             log = RunCheckpoint(_conn!, CheckpointMode.Restart);
             BeginRead();
             followed = FollowRestart(log);
-            EndRead();
+            // Our write restarts the WAL, taken as in phase 2: waiting for the lock with the read
+            // let go would let the application restart the WAL and checkpoint its new frames
+            // first, and our write would then restart it again over frames nobody copied.
             if (!followed)
             {
-                ShrinkingWalIf(mode == CheckpointMode.Truncate, WriteSequenceRow);
+                if (TryTakeWriteLock(out bool followedMeanwhile))
+                {
+                    ShrinkingWalIf(mode == CheckpointMode.Truncate, () => TryExecNoWait(SequenceRowSql + "; COMMIT"));
+                }
+                else
+                {
+                    followed = followedMeanwhile;
+                }
             }
         }
         catch (SqliteException e) when (e.SqliteErrorCode is 5 or 6)
@@ -1362,18 +1383,20 @@ public sealed class DatabaseCapture : IDisposable
         return true;
     }
 
-    /// <summary>Tests only: runs in the instant the managed checkpoint has let its read go to take the write lock.</summary>
+    /// <summary>Tests only: runs in each instant the managed checkpoint has let its read go and is about to take the write lock.</summary>
     internal Action? BeforeWriteLockAttempt { get; set; }
 
     /// <summary>
-    /// Takes the write lock for phase 2 of the managed checkpoint; called with our read held, and
-    /// returns true with the write transaction open (the read given up). The read is let go only
-    /// for the instant of each attempt, never while waiting: an application that writes fast can
-    /// checkpoint and restart its WAL within milliseconds, so waiting for the lock (SQLite's busy
-    /// handler, then the provider's retries) with the read let go let it restart the WAL twice
-    /// unseen, which costs a new generation. Between attempts the read is held again, and what
-    /// the application committed meanwhile is copied (or its one restart followed: then
-    /// <paramref name="followedRestart"/> is true and false is returned).
+    /// Takes the write lock for phase 2 of the managed checkpoint and for the write that restarts
+    /// the WAL after SQLite's RESTART; called with our read held, and returns true with the write
+    /// transaction open (the read given up) and the WAL header still the one we follow. The read
+    /// is let go only for the instant of each attempt, never while waiting: an application that
+    /// writes fast can checkpoint and restart its WAL within milliseconds, so waiting for the lock
+    /// (SQLite's busy handler, then the provider's retries) with the read let go let it restart
+    /// the WAL twice unseen, which costs a new generation. Between attempts the read is held
+    /// again, and what the application committed meanwhile is copied (or its one restart
+    /// followed: then <paramref name="followedRestart"/> is true and false is returned, as when
+    /// the restart happened in the instant of a successful attempt).
     /// </summary>
     private bool TryTakeWriteLock(out bool followedRestart)
     {
@@ -1390,7 +1413,7 @@ public sealed class DatabaseCapture : IDisposable
                 // incarnation and let our own write restart the WAL again over frames nobody
                 // copied: a restart that skips a salt, which costs a new generation. Nobody can
                 // write now; if the header moved, the lock goes back and that one restart is followed.
-                if (_shadowHeader is null || WalHeader.TryParseValid(ReadBytes(WalPath, 0, WalHeader.Size)) == _shadowHeader)
+                if (WalUnmoved())
                 {
                     return true;
                 }
@@ -1417,6 +1440,9 @@ public sealed class DatabaseCapture : IDisposable
             Thread.Sleep(2);
         }
     }
+
+    /// <summary>The live WAL header is still the one of the index we follow (read under the write lock, it cannot move).</summary>
+    private bool WalUnmoved() => _shadowHeader is null || WalHeader.TryParseValid(ReadBytes(WalPath, 0, WalHeader.Size)) == _shadowHeader;
 
     /// <summary>A second connection for checkpoints, so our read transaction can stay open during them.</summary>
     private SqliteConnection CheckpointConnection()
