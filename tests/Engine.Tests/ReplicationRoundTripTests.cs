@@ -372,7 +372,7 @@ public class ReplicationRoundTripTests
         using var db = new TestDb();
         db.Insert(0, 50);
         var log = new ListLog();
-        var (capture, syncer, client) = Start(db, log, new CaptureOptions { BusyTimeout = TimeSpan.FromMilliseconds(300) });
+        var (capture, syncer, client) = Start(db, log, new CaptureOptions { BusyTimeout = TimeSpan.FromSeconds(1) });
         bool restartedInTheInstant = false;
         using (capture)
         {
@@ -383,12 +383,15 @@ public class ReplicationRoundTripTests
             using var app = db.Open();
             using var other = db.Open();
             int committing = 0;
+            long attempts = 0, lastAttempt = 0;
             bool acted = false;
             capture.BeforeWriteLockAttempt = () =>
             {
                 // Only once the application has let the write lock go: that is the fallback's attempt.
                 if (Volatile.Read(ref committing) == 0 || acted)
                 {
+                    Interlocked.Increment(ref attempts);
+                    Volatile.Write(ref lastAttempt, System.Diagnostics.Stopwatch.GetTimestamp());
                     return;
                 }
 
@@ -402,7 +405,13 @@ public class ReplicationRoundTripTests
             TestDb.Exec(app, "UPDATE t SET v = 'held the write lock' WHERE id = 10");
             var commit = Task.Run(async () =>
             {
-                await Task.Delay(600);
+                // Phase 2 tries for the lock every few milliseconds for a second; once its attempts
+                // stop, SQLite's RESTART is waiting for the lock (for a second too): commit then.
+                while (Interlocked.Read(ref attempts) == 0 || System.Diagnostics.Stopwatch.GetElapsedTime(Volatile.Read(ref lastAttempt)) < TimeSpan.FromMilliseconds(150))
+                {
+                    await Task.Delay(10);
+                }
+
                 Volatile.Write(ref committing, 1);
                 TestDb.Exec(app, "COMMIT");
             });
