@@ -296,6 +296,19 @@ public class ReplicationRoundTripTests
         Assert.True(TestDb.Digest(db.DbPath) == TestDb.Digest(output), string.Join("\n", log.Lines));
     }
 
+    private static uint WalSalt1(TestDb db) => WalHeader.Parse(File.ReadAllBytes(db.DbPath + "-wal").AsSpan(0, WalHeader.Size)).Salt1;
+
+    /// <summary>The application's commit restarted the WAL once, the capture followed it without a new generation, and the replica restores equal.</summary>
+    private static async Task AssertOneRestartFollowedAndRestoresEqual(TestDb db, IReplicaClient client, ListLog log, bool restartedInTheInstant, long rows)
+    {
+        Assert.True(restartedInTheInstant, "the application's commit did not restart the WAL: the test did not reach its case\n" + string.Join("\n", log.Lines));
+        Assert.True(!log.Lines.Any(l => l.Contains("new generation") && !l.Contains("no generation exists")), string.Join("\n", log.Lines));
+        var output = Path.Combine(db.Dir, "restored.db");
+        await Restore(client, output);
+        Assert.Equal(TestDb.Digest(db.DbPath), TestDb.Digest(output));
+        Assert.Equal(rows, TestDb.Count(output));
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(1)]
@@ -331,7 +344,7 @@ public class ReplicationRoundTripTests
                     return;
                 }
 
-                uint salt1 = WalHeader.Parse(File.ReadAllBytes(db.DbPath + "-wal").AsSpan(0, WalHeader.Size)).Salt1;
+                uint salt1 = WalSalt1(db);
                 TestDb.Exec(app, "BEGIN IMMEDIATE");
                 TestDb.Exec(app, "INSERT INTO t (id, v, b) VALUES (1000, 'committed in the instant', randomblob(100))");
                 TestDb.Exec(app, "COMMIT");
@@ -340,7 +353,7 @@ public class ReplicationRoundTripTests
                     TestDb.Exec(app, "PRAGMA wal_checkpoint(PASSIVE)");
                 }
 
-                restartedInTheInstant = WalHeader.Parse(File.ReadAllBytes(db.DbPath + "-wal").AsSpan(0, WalHeader.Size)).Salt1 == salt1 + 1;
+                restartedInTheInstant = WalSalt1(db) == salt1 + 1;
             };
             capture.Checkpoint(CheckpointMode.Passive, default);
             capture.BeforeWriteLockAttempt = null;
@@ -350,12 +363,7 @@ public class ReplicationRoundTripTests
             Assert.Equal(capture.Position, syncer.ConfirmedPosition);
         }
 
-        Assert.True(restartedInTheInstant, "the application's commit did not restart the WAL: the test did not reach its case\n" + string.Join("\n", log.Lines));
-        Assert.True(!log.Lines.Any(l => l.Contains("new generation") && !l.Contains("no generation exists")), string.Join("\n", log.Lines));
-        var output = Path.Combine(db.Dir, "restored.db");
-        await Restore(client, output);
-        Assert.Equal(TestDb.Digest(db.DbPath), TestDb.Digest(output));
-        Assert.Equal(81, TestDb.Count(output));
+        await AssertOneRestartFollowedAndRestoresEqual(db, client, log, restartedInTheInstant, rows: 81);
     }
 
     [Theory]
@@ -396,10 +404,10 @@ public class ReplicationRoundTripTests
                 }
 
                 acted = true;
-                uint salt1 = WalHeader.Parse(File.ReadAllBytes(db.DbPath + "-wal").AsSpan(0, WalHeader.Size)).Salt1;
+                uint salt1 = WalSalt1(db);
                 TestDb.Exec(other, "INSERT INTO t (id, v, b) VALUES (1000, 'committed before our write', randomblob(100))");
                 TestDb.Exec(other, "PRAGMA wal_checkpoint(PASSIVE)");
-                restartedInTheInstant = WalHeader.Parse(File.ReadAllBytes(db.DbPath + "-wal").AsSpan(0, WalHeader.Size)).Salt1 == salt1 + 1;
+                restartedInTheInstant = WalSalt1(db) == salt1 + 1;
             };
             TestDb.Exec(app, "BEGIN IMMEDIATE");
             TestDb.Exec(app, "UPDATE t SET v = 'held the write lock' WHERE id = 10");
@@ -425,12 +433,7 @@ public class ReplicationRoundTripTests
         }
 
         Assert.Contains(log.Lines, l => l.Contains("write lock stayed busy"));
-        Assert.True(restartedInTheInstant, "the application's commit did not restart the WAL: the test did not reach its case\n" + string.Join("\n", log.Lines));
-        Assert.True(!log.Lines.Any(l => l.Contains("new generation") && !l.Contains("no generation exists")), string.Join("\n", log.Lines));
-        var output = Path.Combine(db.Dir, "restored.db");
-        await Restore(client, output);
-        Assert.Equal(TestDb.Digest(db.DbPath), TestDb.Digest(output));
-        Assert.Equal(81, TestDb.Count(output));
+        await AssertOneRestartFollowedAndRestoresEqual(db, client, log, restartedInTheInstant, rows: 81);
     }
 
     [Fact]
