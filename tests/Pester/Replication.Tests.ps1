@@ -414,6 +414,30 @@ Describe 'Start-SqliteReplication in a separate process' -Tag 'Integration' {
             if ($after -match 'new generation') { Write-Host "note: the second run started a new generation after the application closed: $((($after -split '\r?\n') | Where-Object { $_ }) -join ' | ')" }
         }
 
+        It 'resumes its generation when restarted after the application closed the database first (as a unit ordered before the application stops)' {
+            $s = New-Scenario -Name 'restart-after-app'
+            $null = New-TestDatabase -Path $s.Db -Rows 10
+            $first = Start-TestReplicator -DatabasePath $s.Db -ReplicaPath $s.Replica -LogPath $s.Log
+            $null = Wait-LogLine -Path $s.Log -Pattern 'new generation' -TimeoutSeconds 30 -Process $first
+            # The application writes and closes while the replicator runs; the replicator's close is
+            # then the last one: SQLite checkpoints the WAL and, as the replicator's connection
+            # asks, keeps the file, so the next run can prove where the generation stopped.
+            $null = Invoke-Writer write --db $s.Db --count 20 --interval-ms 5
+            $first | Stop-TestReplicator | Should -Be 0
+            Get-Item -LiteralPath "$($s.Db)-wal" | Should -Not -BeNullOrEmpty
+            $generation = @(Get-ReplicaGeneration -ReplicaPath $s.Replica)
+            $generation.Count | Should -Be 1
+
+            $secondLog = Join-Path $s.Dir 'second.log'
+            $second = Start-TestReplicator -DatabasePath $s.Db -ReplicaPath $s.Replica -LogPath $secondLog
+            $resumed = Wait-LogLine -Path $secondLog -Pattern 'resuming generation|new generation' -TimeoutSeconds 30 -Process $second
+            $resumed.Line | Should -Match "resuming generation $($generation[0].Generation)" -Because (Get-LogTail -Path $secondLog)
+            $null = Invoke-Writer write --db $s.Db --count 10
+            $result = Complete-Scenario -Replicator $second -Database $s.Db -Replica $s.Replica
+            $result.Restored.Dump.maxId | Should -Be 40
+            @(Get-ReplicaGeneration -ReplicaPath $s.Replica).Generation | Should -Be $generation[0].Generation
+        }
+
         It 'gets a commit into the replica within a few seconds with -SyncInterval 200ms' {
             $s = New-Scenario -Name 'syncinterval'
             $null = New-TestDatabase -Path $s.Db -Rows 10
