@@ -281,8 +281,16 @@ public class ReplicationRoundTripTests
                 await Task.Delay(700);
                 TestDb.Exec(app, "COMMIT");
             });
+            long before = new FileInfo(db.DbPath + "-wal").Length;
             capture.Checkpoint(mode, default);
             await commit;
+            if (mode == CheckpointMode.Truncate)
+            {
+                // The fallback's own write restarted the WAL and cut its file.
+                long after = new FileInfo(db.DbPath + "-wal").Length;
+                Assert.True(after < before, $"the WAL file kept {after} of {before} bytes\n{string.Join("\n", log.Lines)}");
+            }
+
             capture.Sync(default);
             await syncer.SyncAsync(default);
             Assert.Equal(capture.Position, syncer.ConfirmedPosition);
