@@ -506,7 +506,11 @@ public sealed class DatabaseReplicator : IAsyncDisposable
         }
 
         ContinuityGivenUpAt = DateTimeOffset.UtcNow;
-        _log.Error($"the shadow WAL of '{DbPath}' reached its cap ({bytes} > {cap} bytes) while replicas could not keep up: continuity given up; the replicas will get a new generation (a full snapshot) once they are reachable. The application is not blocked.");
+        // Also reached with replicas only a sync interval behind, when the WAL cannot restart (an
+        // application that takes the write lock again at once, or a long reader): the message
+        // gives both positions, so the log says which it was.
+        var confirmed = string.Join(", ", Syncers.Select(s => s.ConfirmedPosition.ToString()));
+        _log.Error($"the shadow WAL of '{DbPath}' reached its cap ({bytes} > {cap} bytes) with replicas confirmed at {confirmed} and the WAL copied to {local}: continuity given up; the replicas will get a new generation (a full snapshot) once they are reachable. The application is not blocked. If the replicas were close behind, the WAL could not be restarted: an application that writes without pause, or a long read transaction, holds it.");
         Capture.GiveUpContinuity("shadow WAL cap reached while replicas were behind");
     }
 
