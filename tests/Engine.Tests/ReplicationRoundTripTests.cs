@@ -304,6 +304,35 @@ public class ReplicationRoundTripTests
         Assert.True(TestDb.Digest(db.DbPath) == TestDb.Digest(output), string.Join("\n", log.Lines));
     }
 
+    /// <summary>Replicates 50 rows, then commits 20 more and copies them, so that a checkpoint has frames to backfill.</summary>
+    private static async Task<(DatabaseCapture Capture, ReplicaSyncer Syncer, FileReplicaClient Client)> StartWithFramesToCheckpoint(TestDb db, ListLog log, CaptureOptions? options = null)
+    {
+        db.Insert(0, 50);
+        var started = Start(db, log, options);
+        try
+        {
+            started.Capture.Sync(default);
+            await started.Syncer.SyncAsync(default);
+            db.Insert(50, 20);
+            started.Capture.Sync(default);
+            return started;
+        }
+        catch
+        {
+            started.Capture.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Rows 70 to 79, replicated: the replica is confirmed up to the capture's position.</summary>
+    private static async Task ReplicateTenMore(TestDb db, DatabaseCapture capture, ReplicaSyncer syncer)
+    {
+        db.Insert(70, 10);
+        capture.Sync(default);
+        await syncer.SyncAsync(default);
+        Assert.Equal(capture.Position, syncer.ConfirmedPosition);
+    }
+
     private static uint WalSalt1(TestDb db) => WalHeader.Parse(File.ReadAllBytes(db.DbPath + "-wal").AsSpan(0, WalHeader.Size)).Salt1;
 
     /// <summary>The application's commit restarted the WAL once, the capture followed it without a new generation, and the replica restores equal.</summary>
@@ -333,16 +362,11 @@ public class ReplicationRoundTripTests
         // is taken again once phase 2 let it go (if the application restarted the WAL and
         // checkpointed its new frames in that instant, our write would restart it a second time).
         using var db = new TestDb();
-        db.Insert(0, 50);
         var log = new ListLog();
-        var (capture, syncer, client) = Start(db, log);
+        var (capture, syncer, client) = await StartWithFramesToCheckpoint(db, log);
         bool restartedInTheInstant = false;
         using (capture)
         {
-            capture.Sync(default);
-            await syncer.SyncAsync(default);
-            db.Insert(50, 20);
-            capture.Sync(default);
             using var app = db.Open();
             int attempts = 0;
             capture.BeforeWriteLockAttempt = () =>
@@ -365,10 +389,7 @@ public class ReplicationRoundTripTests
             };
             capture.Checkpoint(CheckpointMode.Passive, default);
             capture.BeforeWriteLockAttempt = null;
-            db.Insert(70, 10);
-            capture.Sync(default);
-            await syncer.SyncAsync(default);
-            Assert.Equal(capture.Position, syncer.ConfirmedPosition);
+            await ReplicateTenMore(db, capture, syncer);
         }
 
         await AssertOneRestartFollowedAndRestoresEqual(db, client, log, restartedInTheInstant, rows: 81);
@@ -386,16 +407,11 @@ public class ReplicationRoundTripTests
         // of ours that waited for the lock and went on would restart the WAL again over frames
         // nobody copied: a salt that moved by two, and a new generation.
         using var db = new TestDb();
-        db.Insert(0, 50);
         var log = new ListLog();
-        var (capture, syncer, client) = Start(db, log, new CaptureOptions { BusyTimeout = TimeSpan.FromSeconds(1) });
+        var (capture, syncer, client) = await StartWithFramesToCheckpoint(db, log, new CaptureOptions { BusyTimeout = TimeSpan.FromSeconds(1) });
         bool restartedInTheInstant = false;
         using (capture)
         {
-            capture.Sync(default);
-            await syncer.SyncAsync(default);
-            db.Insert(50, 20);
-            capture.Sync(default);
             using var app = db.Open();
             using var other = db.Open();
             int committing = 0;
@@ -434,10 +450,7 @@ public class ReplicationRoundTripTests
             capture.Checkpoint(mode, default);
             await commit;
             capture.BeforeWriteLockAttempt = null;
-            db.Insert(70, 10);
-            capture.Sync(default);
-            await syncer.SyncAsync(default);
-            Assert.Equal(capture.Position, syncer.ConfirmedPosition);
+            await ReplicateTenMore(db, capture, syncer);
         }
 
         Assert.Contains(log.Lines, l => l.Contains("write lock stayed busy"));

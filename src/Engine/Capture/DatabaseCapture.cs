@@ -1241,21 +1241,18 @@ public sealed class DatabaseCapture : IDisposable
             // would let it restart the WAL a second time unseen.
             ShrinkingWalIf(mode == CheckpointMode.Truncate, () =>
             {
-                BeforeWriteLockAttempt?.Invoke();
-                if (!TryExecNoWait("BEGIN IMMEDIATE"))
+                switch (TryLockUnmoved())
                 {
-                    _log.Debug("sequence write after a checkpoint skipped: the application took the write lock first");
-                }
-                else if (!WalUnmoved())
-                {
-                    // The application committed in the instant the lock was free, restarting the
-                    // WAL: that restart is followed below; ours would be a second one.
-                    Exec("ROLLBACK");
-                    _log.Debug("sequence write after a checkpoint skipped: the application restarted the WAL first");
-                }
-                else
-                {
-                    TryExecNoWait(SequenceRowSql + "; COMMIT");
+                    case LockAttempt.Taken:
+                        CommitSequenceRow();
+                        break;
+                    case LockAttempt.Busy:
+                        _log.Debug("sequence write after a checkpoint skipped: the application took the write lock first");
+                        break;
+                    default:
+                        // That restart is followed below; ours would be a second one.
+                        _log.Debug("sequence write after a checkpoint skipped: the application restarted the WAL first");
+                        break;
                 }
             });
         }
@@ -1293,7 +1290,7 @@ public sealed class DatabaseCapture : IDisposable
             {
                 if (TryTakeWriteLock(out bool followedMeanwhile))
                 {
-                    ShrinkingWalIf(mode == CheckpointMode.Truncate, () => TryExecNoWait(SequenceRowSql + "; COMMIT"));
+                    ShrinkingWalIf(mode == CheckpointMode.Truncate, CommitSequenceRow);
                 }
                 else
                 {
@@ -1405,25 +1402,13 @@ public sealed class DatabaseCapture : IDisposable
         while (true)
         {
             EndRead();
-            BeforeWriteLockAttempt?.Invoke();
-            if (TryExecNoWait("BEGIN IMMEDIATE"))
+            if (TryLockUnmoved() == LockAttempt.Taken)
             {
-                // In the instant our read was let go, the application may have committed and so
-                // restarted the WAL (phase 1 backfilled everything). Going on would backfill the new
-                // incarnation and let our own write restart the WAL again over frames nobody
-                // copied: a restart that skips a salt, which costs a new generation. Nobody can
-                // write now; if the header moved, the lock goes back and that one restart is followed.
-                if (WalUnmoved())
-                {
-                    return true;
-                }
-
-                Exec("ROLLBACK");
-                BeginRead();
-                followedRestart = FollowRestart(-1);
-                return false;
+                return true;
             }
 
+            // Busy, or the WAL restarted in the instant: either way the read is held again and
+            // a restart is followed (the one a moved header shows always is).
             BeginRead();
             if (FollowRestart(-1))
             {
@@ -1441,8 +1426,39 @@ public sealed class DatabaseCapture : IDisposable
         }
     }
 
-    /// <summary>The live WAL header is still the one of the index we follow (read under the write lock, it cannot move).</summary>
-    private bool WalUnmoved() => _shadowHeader is null || WalHeader.TryParseValid(ReadBytes(WalPath, 0, WalHeader.Size)) == _shadowHeader;
+    private enum LockAttempt
+    {
+        Taken,
+        Busy,
+        WalMoved,
+    }
+
+    /// <summary>
+    /// One attempt at the write lock, without waiting, with our read let go by the caller.
+    /// <see cref="LockAttempt.Taken"/>: the write transaction is open and the WAL header is still
+    /// the one we follow. <see cref="LockAttempt.WalMoved"/>: in the instant our read was let go
+    /// the application committed and so restarted the WAL (everything was backfilled); the lock
+    /// was given back and that one restart is the caller's to follow. Going on would backfill the
+    /// new incarnation and let our own write restart the WAL again over frames nobody copied: a
+    /// restart that skips a salt, which costs a new generation.
+    /// </summary>
+    private LockAttempt TryLockUnmoved()
+    {
+        BeforeWriteLockAttempt?.Invoke();
+        if (!TryExecNoWait("BEGIN IMMEDIATE"))
+        {
+            return LockAttempt.Busy;
+        }
+
+        // Read under the write lock: nobody can restart the WAL now.
+        if (_shadowHeader is null || WalHeader.TryParseValid(ReadBytes(WalPath, 0, WalHeader.Size)) == _shadowHeader)
+        {
+            return LockAttempt.Taken;
+        }
+
+        Exec("ROLLBACK");
+        return LockAttempt.WalMoved;
+    }
 
     /// <summary>A second connection for checkpoints, so our read transaction can stay open during them.</summary>
     private SqliteConnection CheckpointConnection()
@@ -1484,6 +1500,9 @@ public sealed class DatabaseCapture : IDisposable
     private const string SequenceRowSql = "INSERT INTO _litestream_seq (id, seq) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET seq = seq + 1";
 
     private void WriteSequenceRow() => Exec(SequenceRowSql);
+
+    /// <summary>Writes the sequence row in the write transaction we hold, and commits it.</summary>
+    private void CommitSequenceRow() => TryExecNoWait(SequenceRowSql + "; COMMIT");
 
     /// <summary>
     /// Runs <paramref name="sql"/> on our connection without waiting for a lock (no busy handler,
