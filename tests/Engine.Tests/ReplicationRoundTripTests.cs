@@ -1,3 +1,4 @@
+using Microsoft.Data.Sqlite;
 using SqliteReplica.Engine.Capture;
 using SqliteReplica.Engine.Logging;
 using SqliteReplica.Engine.Replicas;
@@ -393,6 +394,92 @@ public class ReplicationRoundTripTests
         }
 
         await AssertOneRestartFollowedAndRestoresEqual(db, client, log, restartedInTheInstant, rows: 81);
+    }
+
+    [Fact]
+    public async Task A_wal_the_application_empties_then_writes_and_checkpoints_before_our_header_write_is_followed_without_a_new_generation()
+    {
+        // The application's TRUNCATE checkpoint empties the WAL in the instant the managed
+        // checkpoint let its read go; following that restart, the capture writes to give the
+        // emptied WAL its header. If the application writes first (the header, salt-1 plus one)
+        // and checkpoints its frames, a write of ours that waited for the lock with the read let
+        // go restarted the WAL again over those frames, which nobody had copied: a salt that
+        // moved by two, and a new generation. The header is now checked under the lock.
+        using var db = new TestDb();
+        var log = new ListLog();
+        var (capture, syncer, client) = await StartWithFramesToCheckpoint(db, log);
+        bool emptied = false, headerWrittenByTheApplication = false;
+        using (capture)
+        {
+            using var app = db.Open();
+            int attempts = 0;
+            uint salt1 = 0;
+            capture.BeforeWriteLockAttempt = () =>
+            {
+                switch (attempts++)
+                {
+                    case 0:
+                        // Phase 2's attempt: everything is backfilled and nobody reads.
+                        salt1 = WalSalt1(db);
+                        TestDb.Exec(app, "PRAGMA wal_checkpoint(TRUNCATE)");
+                        emptied = new FileInfo(db.DbPath + "-wal").Length == 0;
+                        break;
+                    case 1:
+                        // The attempt at the write that gives the emptied WAL its header.
+                        TestDb.Exec(app, "INSERT INTO t (id, v, b) VALUES (1000, 'written into the emptied wal', randomblob(100))");
+                        TestDb.Exec(app, "PRAGMA wal_checkpoint(PASSIVE)");
+                        headerWrittenByTheApplication = WalSalt1(db) == salt1 + 1;
+                        break;
+                }
+            };
+            capture.Checkpoint(CheckpointMode.Passive, default);
+            capture.BeforeWriteLockAttempt = null;
+            Assert.True(emptied, "the application's TRUNCATE checkpoint did not empty the WAL: the test did not reach its case");
+            Assert.True(attempts >= 2, "no attempt at the write into the emptied WAL was made: the test did not reach its case");
+            await ReplicateTenMore(db, capture, syncer);
+        }
+
+        await AssertOneRestartFollowedAndRestoresEqual(db, client, log, headerWrittenByTheApplication, rows: 81);
+    }
+
+    [Fact]
+    public async Task A_write_lock_held_past_the_busy_timeout_over_an_emptied_wal_is_an_error_to_retry_and_nothing_is_lost()
+    {
+        // The application empties the WAL, then holds the write lock without writing: the capture
+        // cannot give the WAL its header, and must neither wait for ever nor go on without one.
+        // After the busy timeout the look fails as busy (the replicator retries it); once the
+        // application commits, a later look goes on (the emptied WAL no longer shows where the
+        // old index ended, so that look starts a new generation) and nothing is lost.
+        using var db = new TestDb();
+        var log = new ListLog();
+        var (capture, syncer, client) = await StartWithFramesToCheckpoint(db, log, new CaptureOptions { BusyTimeout = TimeSpan.FromMilliseconds(300) });
+        using (capture)
+        {
+            using var app = db.Open();
+            int attempts = 0;
+            capture.BeforeWriteLockAttempt = () =>
+            {
+                if (attempts++ == 0)
+                {
+                    TestDb.Exec(app, "PRAGMA wal_checkpoint(TRUNCATE)");
+                    TestDb.Exec(app, "BEGIN IMMEDIATE");
+                }
+            };
+            var busy = Assert.Throws<SqliteException>(() => capture.Checkpoint(CheckpointMode.Passive, default));
+            capture.BeforeWriteLockAttempt = null;
+            Assert.Equal(SQLitePCL.raw.SQLITE_BUSY, busy.SqliteErrorCode);
+            Assert.Contains("stayed busy", busy.Message);
+            Assert.True(attempts > 2, $"{attempts} attempt(s): the capture did not keep trying without waiting");
+            Assert.Equal(0, new FileInfo(db.DbPath + "-wal").Length);
+            TestDb.Exec(app, "INSERT INTO t (id, v, b) VALUES (1000, 'committed after the timeout', randomblob(100))");
+            TestDb.Exec(app, "COMMIT");
+            await ReplicateTenMore(db, capture, syncer);
+        }
+
+        var output = Path.Combine(db.Dir, "restored.db");
+        await Restore(client, output);
+        Assert.Equal(TestDb.Digest(db.DbPath), TestDb.Digest(output));
+        Assert.Equal(81, TestDb.Count(output));
     }
 
     [Theory]

@@ -398,10 +398,10 @@ public sealed class DatabaseCapture : IDisposable
         {
             // Truncated (a TRUNCATE checkpoint): a write gives the WAL its new header. If that
             // happened while our read was held, the old incarnation's end is still proven even
-            // though the write needs the read to go for a moment (a second restart in that
-            // moment shows as a salt that moved by more than one).
+            // though the write needs the read to go for a moment (the header is checked under
+            // the write lock, and a second restart would show as a salt that moved by two).
             bool proven = _heldSinceObserved;
-            BumpSequence();
+            GiveEmptiedWalAHeader();
             _heldSinceObserved |= proven;
         }
 
@@ -765,7 +765,7 @@ public sealed class DatabaseCapture : IDisposable
 
         if (new FileInfo(WalPath) is { Exists: true, Length: < WalHeader.Size })
         {
-            BumpSequence();
+            GiveEmptiedWalAHeader();
         }
 
         var raw = ReadBytes(WalPath, 0, WalHeader.Size);
@@ -1290,7 +1290,7 @@ public sealed class DatabaseCapture : IDisposable
             {
                 if (TryTakeWriteLock(out bool followedMeanwhile))
                 {
-                    ShrinkingWalIf(mode == CheckpointMode.Truncate, CommitSequenceRow);
+                    ShrinkingWalIf(mode == CheckpointMode.Truncate, () => CommitSequenceRow());
                 }
                 else
                 {
@@ -1442,7 +1442,8 @@ public sealed class DatabaseCapture : IDisposable
     /// new incarnation and let our own write restart the WAL again over frames nobody copied: a
     /// restart that skips a salt, which costs a new generation.
     /// </summary>
-    private LockAttempt TryLockUnmoved()
+    /// <param name="emptyWal">The WAL we follow is an emptied file (a TRUNCATE checkpoint's): unmoved means still without a header.</param>
+    private LockAttempt TryLockUnmoved(bool emptyWal = false)
     {
         BeforeWriteLockAttempt?.Invoke();
         if (!TryExecNoWait("BEGIN IMMEDIATE"))
@@ -1451,7 +1452,8 @@ public sealed class DatabaseCapture : IDisposable
         }
 
         // Read under the write lock: nobody can restart the WAL now.
-        if (_shadowHeader is null || WalHeader.TryParseValid(ReadBytes(WalPath, 0, WalHeader.Size)) == _shadowHeader)
+        var now = ReadBytes(WalPath, 0, WalHeader.Size);
+        if (emptyWal ? now.Length < WalHeader.Size : _shadowHeader is null || WalHeader.TryParseValid(now) == _shadowHeader)
         {
             return LockAttempt.Taken;
         }
@@ -1480,6 +1482,66 @@ public sealed class DatabaseCapture : IDisposable
         return _ckptConn;
     }
 
+    /// <summary>
+    /// Gives a WAL file that a TRUNCATE checkpoint emptied its new header: with our own write,
+    /// unless the application writes first (its write gives the header just as well). Called
+    /// with or without our read held, and leaves it as it found it. The write is taken as the
+    /// managed checkpoint takes its lock: one attempt at a time without waiting, with the read
+    /// let go only for the instant of each attempt and the WAL checked under the lock. A write of
+    /// ours that waited for the lock with the read let go could follow an application that wrote
+    /// the header and checkpointed its frames meanwhile, and restart the WAL a second time over
+    /// frames nobody copied (a salt that moved by two: a new generation).
+    /// </summary>
+    private void GiveEmptiedWalAHeader()
+    {
+        bool was = _inReadTx;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        try
+        {
+            while (true)
+            {
+                EndRead();
+                switch (TryLockUnmoved(emptyWal: true))
+                {
+                    case LockAttempt.Taken:
+                        if (CommitSequenceRow())
+                        {
+                            return;
+                        }
+
+                        break;
+                    case LockAttempt.WalMoved:
+                        _log.Debug("sequence write into the emptied WAL skipped: the application wrote first");
+                        return;
+                }
+
+                BeginRead();
+                if (new FileInfo(WalPath) is { Exists: true, Length: >= WalHeader.Size })
+                {
+                    return;
+                }
+
+                if (clock.Elapsed >= _options.BusyTimeout)
+                {
+                    throw new SqliteException($"The write lock of '{DbPath}' stayed busy for {_options.BusyTimeout.TotalMilliseconds:0} ms after a TRUNCATE checkpoint emptied its WAL; the WAL is looked at again later.", SQLitePCL.raw.SQLITE_BUSY);
+                }
+
+                Thread.Sleep(2);
+            }
+        }
+        finally
+        {
+            if (was)
+            {
+                BeginRead();
+            }
+            else
+            {
+                EndRead();
+            }
+        }
+    }
+
     private void BumpSequence()
     {
         bool was = _inReadTx;
@@ -1501,8 +1563,8 @@ public sealed class DatabaseCapture : IDisposable
 
     private void WriteSequenceRow() => Exec(SequenceRowSql);
 
-    /// <summary>Writes the sequence row in the write transaction we hold, and commits it.</summary>
-    private void CommitSequenceRow() => TryExecNoWait(SequenceRowSql + "; COMMIT");
+    /// <summary>Writes the sequence row in the write transaction we hold, and commits it; false (rolled back) when busy.</summary>
+    private bool CommitSequenceRow() => TryExecNoWait(SequenceRowSql + "; COMMIT");
 
     /// <summary>
     /// Runs <paramref name="sql"/> on our connection without waiting for a lock (no busy handler,
