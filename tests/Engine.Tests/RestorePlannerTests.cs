@@ -148,6 +148,28 @@ public class RestorePlannerTests
     }
 
     [Fact]
+    public async Task Get_ReplicaGeneration_lists_last_the_generation_a_latest_restore_picks_ties_included()
+    {
+        var replicas = new (string Case, FakeReplica Replica)[]
+        {
+            ("newest object", new FakeReplica().Snapshot(GenA, 0, 0).Segment(GenA, 0, 0, 600).Snapshot(GenB, 0, 500)),
+            ("ended in the same second, begun later", new FakeReplica().Snapshot(GenB, 0, 0).Segment(GenB, 0, 0, 100).Snapshot(GenA, 0, 100)),
+            ("begun and ended in the same seconds", new FakeReplica().Snapshot(GenB, 0, 0).Segment(GenB, 0, 0, 100).Snapshot(GenA, 0, 0).Segment(GenA, 0, 0, 100)),
+            ("three generations", new FakeReplica().Snapshot(GenC, 0, 0).Segment(GenC, 0, 0, 100).Snapshot(GenB, 0, 0).Segment(GenB, 0, 0, 100).Snapshot(GenA, 0, 50)),
+        };
+        foreach (var (name, replica) in replicas)
+        {
+            var (plan, _) = await Plan(replica);
+            var listed = await ReplicaCatalog.ListGenerationsAsync(replica, CancellationToken.None);
+            Assert.True(plan.Generation == listed[^1].Generation, $"{name}: restore picks {plan.Generation}, the listing ends with {listed[^1].Generation}");
+        }
+
+        // On a full tie, the first by id (the one Litestream v0.3 restores).
+        var (tie, _) = await Plan(replicas[2].Replica);
+        Assert.Equal(GenA, tie.Generation);
+    }
+
+    [Fact]
     public async Task Generation_choice_does_not_depend_on_the_id_order()
     {
         var r = new FakeReplica()

@@ -10,17 +10,15 @@ public static class ReplicaCatalog
         {
             var snaps = await client.ListSnapshotsAsync(g, ct).ConfigureAwait(false);
             var segs = await client.ListSegmentsAsync(g, ct).ConfigureAwait(false);
-            var times = snaps.Select(s => s.CreatedAt).Concat(segs.Select(s => s.CreatedAt)).ToList();
-            if (times.Count == 0)
+            if (GenerationInfo.FromObjects(g, snaps, segs) is { } info)
             {
-                continue;
+                list.Add(info);
             }
-
-            list.Add(new GenerationInfo(g, times.Min(), times.Max(), snaps.Count, segs.Count, snaps.Sum(s => s.Size) + segs.Sum(s => s.Size)));
         }
 
         // The order a restore ranks them in: the last one is what a latest restore picks.
-        return list.OrderBy(g => g.UpdatedAt).ThenBy(g => g.CreatedAt).ToList();
+        list.Sort(GenerationInfo.RestoreOrder);
+        return list;
     }
 
     /// <summary>Snapshots of one or all generations, oldest first.</summary>

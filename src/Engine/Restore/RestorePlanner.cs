@@ -32,30 +32,21 @@ public static class RestorePlanner
             generations = generations.Where(g => g == generation).ToList();
         }
 
-        // Object times are whole seconds in S3 listings, so a generation started right after the
-        // previous one's last upload can end in the same second: then the one begun later is the
-        // newer (Litestream v0.3 keeps the first listed, so by name, which can restore the older).
-        (string Gen, IReadOnlyList<SnapshotInfo> Snaps, IReadOnlyList<SegmentInfo> Segs, DateTimeOffset Updated, DateTimeOffset Created)? best = null;
+        // Ranked as Get-ReplicaGeneration lists them (GenerationInfo.RestoreOrder): the newest
+        // object, then on a tie (whole-second S3 times) the generation begun later.
+        (GenerationInfo Info, IReadOnlyList<SnapshotInfo> Snaps, IReadOnlyList<SegmentInfo> Segs)? best = null;
         foreach (var g in generations)
         {
             var snaps = await client.ListSnapshotsAsync(g, ct).ConfigureAwait(false);
             var segs = await client.ListSegmentsAsync(g, ct).ConfigureAwait(false);
-            var times = snaps.Select(s => s.CreatedAt).Concat(segs.Select(s => s.CreatedAt)).ToList();
-            if (times.Count == 0)
+            if (GenerationInfo.FromObjects(g, snaps, segs) is not { } info || (timestamp is { } t && info.CreatedAt > t))
             {
                 continue;
             }
 
-            var created = times.Min();
-            var updated = times.Max();
-            if (timestamp is { } t && created > t)
+            if (best is null || GenerationInfo.RestoreOrder.Compare(info, best.Value.Info) > 0)
             {
-                continue;
-            }
-
-            if (best is null || updated > best.Value.Updated || (updated == best.Value.Updated && created > best.Value.Created))
-            {
-                best = (g, snaps, segs, updated, created);
+                best = (info, snaps, segs);
             }
         }
 
@@ -67,7 +58,8 @@ public static class RestorePlanner
                 $"No backup found{what}{when} in '{client.Url}'. Check the replica URL, or list what is there with Get-ReplicaGeneration.", client.Url);
         }
 
-        var (gen, snapshots, segments, _, _) = best.Value;
+        var (bestInfo, snapshots, segments) = best.Value;
+        var gen = bestInfo.Generation;
         if (index is { } maxIndex)
         {
             long highest = snapshots.Select(s => s.Index).Concat(segments.Select(s => s.Index)).DefaultIfEmpty(-1).Max();
