@@ -228,6 +228,37 @@ public class RestoreErrorTests
     }
 
     [Fact]
+    public async Task A_segment_removed_between_the_two_readings_of_a_local_replica_fails_the_restore_and_says_so()
+    {
+        // Retention by a replicator running on the same replica can remove a segment after the
+        // first reading verified it and before the second reads it again to apply it.
+        using var r = await BuiltReplica.CreateAsync(Spool);
+        var middle = r.Segments(0)[1];
+        r.Store.Replace = (index, offset, nth) =>
+        {
+            if (index == 0 && offset == middle.Offset && nth == 2)
+            {
+                File.Delete(r.SegmentPath(middle));
+            }
+
+            return null;
+        };
+        if (Spool)
+        {
+            var result = await r.RestoreAsync();
+            Assert.Equal(BuiltReplica.TotalRows, Rows(result.OutputPath).Count);
+            return;
+        }
+
+        var e = await r.RestoreFailsAsync();
+        Assert.Equal(ReplicaErrorCode.SegmentMissing, e.Code);
+        Assert.Contains("was removed while it was being restored", e.Message);
+        Assert.Contains("run the restore again", e.Message);
+        Assert.Equal(2, r.Store.Opens(0, middle.Offset));
+        r.AssertNothingLeftAtOutput();
+    }
+
+    [Fact]
     public async Task Restore_fails_with_SegmentMissing_when_a_middle_segment_is_missing()
     {
         using var r = await BuiltReplica.CreateAsync(Spool);

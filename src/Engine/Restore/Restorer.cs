@@ -928,6 +928,20 @@ public sealed class Restorer
         }
     }
 
+    /// <summary>Opens a segment the first reading verified; one gone since was removed during the restore.</summary>
+    private async Task<Stream> OpenAgainAsync(SegmentInfo seg, string name, CancellationToken ct)
+    {
+        try
+        {
+            return await _client.OpenSegmentAsync(seg.Generation, seg.Index, seg.Offset, ct).ConfigureAwait(false);
+        }
+        catch (ReplicaException e) when (e.Code == ReplicaErrorCode.SegmentMissing)
+        {
+            throw new ReplicaException(ReplicaErrorCode.SegmentMissing,
+                $"WAL segment '{name}' was removed while it was being restored: it was read and verified moments before (a replicator's retention on this replica removes old snapshots and the segments they need). Nothing was written to the output; run the restore again, or choose a point in time the replica still keeps (Get-ReplicaSnapshot lists them).", name, e);
+        }
+    }
+
     /// <summary>
     /// Reads one verified segment of a local replica again, up to the index's last commit, and
     /// writes the frames at <paramref name="pages"/> (sorted WAL offsets of page data), consecutive
@@ -949,7 +963,7 @@ public sealed class Restorer
         int next = 0;
         try
         {
-            await using var raw = await _client.OpenSegmentAsync(seg.Generation, seg.Index, seg.Offset, ct).ConfigureAwait(false);
+            await using var raw = await OpenAgainAsync(seg, name, ct).ConfigureAwait(false);
             await using var decoded = new VerifiedLz4Stream(raw, name);
             long bufferOffset = seg.Offset; // WAL offset of buffer[0]
             int fill = 0;
