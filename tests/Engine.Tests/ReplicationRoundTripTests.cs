@@ -397,6 +397,53 @@ public class ReplicationRoundTripTests
     }
 
     [Fact]
+    public async Task A_checkpoint_lock_held_for_a_moment_by_the_applications_checkpoint_does_not_keep_the_wal_from_restarting()
+    {
+        // An application that commits without pause runs its own (futile) autocheckpoint after
+        // every commit once the WAL is past 1000 pages, each holding the checkpoint lock for a
+        // moment. A PASSIVE checkpoint never waits for that lock: ours failed at almost every
+        // try, backfilled nothing, so our write could not restart the WAL, which grew until the
+        // shadow's cap started a new generation. Here the lock is held for 100 ms (as another
+        // process would hold it) at the first try of both phases of our checkpoint.
+        using var db = new TestDb();
+        var log = new ListLog();
+        var (capture, syncer, client) = await StartWithFramesToCheckpoint(db, log, new CaptureOptions { CheckpointLockPatience = TimeSpan.FromSeconds(5) });
+        int contended = 0;
+        using (capture)
+        {
+            var releases = new List<Task>();
+            capture.BeforeCheckpointTry = (mode, attempt) =>
+            {
+                if (mode != CheckpointMode.Passive || attempt != 1 || contended == 2)
+                {
+                    return;
+                }
+
+                contended++;
+                if (releases.All(r => r.IsCompleted))
+                {
+                    var taken = ShmLockByte.Take(db.DbPath, ShmLockByte.CheckpointLock);
+                    releases.Add(Task.Delay(100).ContinueWith(_ => taken.Dispose(), TaskScheduler.Default));
+                }
+            };
+            long index = capture.Position.Index;
+            capture.Checkpoint(CheckpointMode.Passive, default);
+            capture.BeforeCheckpointTry = null;
+            await Task.WhenAll(releases);
+            Assert.True(contended == 2, $"{contended} checkpoint(s) found the lock taken at their first try: the test did not reach its case\n" + string.Join("\n", log.Lines));
+            Assert.True(capture.Position.Index == index + 1, "the WAL did not restart\n" + string.Join("\n", log.Lines));
+            Assert.Equal(2, log.Lines.Count(l => l.Contains("checkpoint PASSIVE: busy=0") && l.Contains(" tries, ")));
+            await ReplicateTenMore(db, capture, syncer);
+        }
+
+        Assert.DoesNotContain(log.Lines, l => l.Contains("new generation") && !l.Contains("no generation exists"));
+        var output = Path.Combine(db.Dir, "restored.db");
+        await Restore(client, output);
+        Assert.Equal(TestDb.Digest(db.DbPath), TestDb.Digest(output));
+        Assert.Equal(80, TestDb.Count(output));
+    }
+
+    [Fact]
     public async Task A_wal_the_application_empties_then_writes_and_checkpoints_before_our_header_write_is_followed_without_a_new_generation()
     {
         // The application's TRUNCATE checkpoint empties the WAL in the instant the managed

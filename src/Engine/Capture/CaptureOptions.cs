@@ -52,6 +52,12 @@ public sealed record CaptureOptions
     public TimeSpan BusyTimeout { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
+    /// How long a PASSIVE checkpoint (which never waits by itself) is tried again while another
+    /// checkpoint, the application's, holds the checkpoint lock.
+    /// </summary>
+    public TimeSpan CheckpointLockPatience { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>
     /// An index is never allowed to reach 4 GiB (Litestream v0.3.13 silently drops segments past
     /// it). Past this size a RESTART checkpoint is forced; if that cannot start a new index, a
     /// new generation is started before <see cref="HardIndexBytes"/>.

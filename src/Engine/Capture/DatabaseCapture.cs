@@ -1338,18 +1338,44 @@ public sealed class DatabaseCapture : IDisposable
     /// Runs one checkpoint and returns the WAL size in frames it reported (-1 when busy). A busy
     /// database is not an error: the checkpoint is tried again later.
     /// </summary>
+    /// <remarks>
+    /// A PASSIVE checkpoint never waits, not even for the checkpoint lock, which the application's
+    /// own autocheckpoint holds for a moment after each of its commits once the WAL is past 1000
+    /// pages (as long as our read keeps the WAL from restarting, that is every commit). Against an
+    /// application that commits without pause it failed at almost every try (busy, nothing
+    /// backfilled): our write could not restart the WAL, which grew until the shadow's cap started
+    /// a new generation, every second or two. Such a try is made again at once, for up to
+    /// <see cref="CaptureOptions.CheckpointLockPatience"/>: each of those checkpoints of the application is short.
+    /// </remarks>
     private long RunCheckpoint(SqliteConnection conn, CheckpointMode mode)
     {
         var name = mode.ToString().ToUpperInvariant();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        int tries = 0;
         try
         {
             using var cmd = conn.CreateCommand();
             cmd.CommandText = $"PRAGMA wal_checkpoint({name})";
-            using var r = cmd.ExecuteReader();
-            if (r.Read())
+            while (true)
             {
+                tries++;
+                BeforeCheckpointTry?.Invoke(mode, tries);
+                using var r = cmd.ExecuteReader();
+                if (!r.Read())
+                {
+                    break;
+                }
+
+                int busy = r.GetInt32(0);
                 long log = r.GetInt64(1);
-                _log.Debug($"checkpoint {name}: busy={r.GetInt32(0)} log={log} checkpointed={r.GetInt64(2)}");
+                if (mode == CheckpointMode.Passive && busy != 0 && log < 0 && clock.Elapsed < _options.CheckpointLockPatience)
+                {
+                    // The checkpoint lock was taken (nothing was done): another checkpoint is running.
+                    Thread.Yield();
+                    continue;
+                }
+
+                _log.Debug($"checkpoint {name}: busy={busy} log={log} checkpointed={r.GetInt64(2)}{(tries > 1 ? $" ({tries} tries, {clock.Elapsed.TotalMilliseconds:0.0} ms)" : "")}");
                 return log;
             }
         }
@@ -1360,6 +1386,9 @@ public sealed class DatabaseCapture : IDisposable
 
         return -1;
     }
+
+    /// <summary>Tests only: runs before each try of a checkpoint (the mode, and the try's number from 1).</summary>
+    internal Action<CheckpointMode, int>? BeforeCheckpointTry { get; set; }
 
     /// <summary>Follows a WAL restart if the live header changed; true when it did.</summary>
     private bool FollowRestart(long knownOldFrames)
