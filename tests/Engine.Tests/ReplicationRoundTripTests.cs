@@ -354,8 +354,9 @@ public class ReplicationRoundTripTests
     {
         // Phase 1 of the managed checkpoint backfills every frame while our read is held; to take
         // the write lock it lets the read go for an instant. An application that commits in that
-        // instant restarts the WAL (everything is backfilled and nobody reads): a preempted
-        // replicator on a loaded machine makes the instant long. Had the checkpoint gone on, it
+        // instant restarts the WAL (everything is backfilled, and the checkpoint connection's guard
+        // read, begun then, reads the database file alone): a preempted replicator on a loaded
+        // machine makes the instant long. Had the checkpoint gone on, it
         // would have backfilled the new incarnation and our own write would have restarted the
         // WAL again, over frames nobody copied: two restarts, seen as a salt that moved by two,
         // which costs a new generation (the rare "wal restarted more than once" of the restart test).
@@ -527,6 +528,58 @@ public class ReplicationRoundTripTests
         await Restore(client, output);
         Assert.Equal(TestDb.Digest(db.DbPath), TestDb.Digest(output));
         Assert.Equal(81, TestDb.Count(output));
+    }
+
+    [Fact]
+    public async Task The_application_cannot_restart_the_wal_over_uncopied_frames_while_the_checkpoint_reaches_for_the_write_lock()
+    {
+        // The application commits after phase 1 moved our read (those frames are not copied
+        // yet), then, in the instant our read is let go for a lock attempt, checkpoints every
+        // frame and commits again. Without a read held by someone, that commit restarted the WAL
+        // over the uncopied frames: a new generation. The guard read of the checkpoint
+        // connection, begun while ours was held, keeps it from restarting.
+        using var db = new TestDb();
+        var log = new ListLog();
+        var (capture, syncer, client) = await StartWithFramesToCheckpoint(db, log);
+        bool restartedInTheInstant = true;
+        using (capture)
+        {
+            using var app = db.Open();
+            int commits = 0;
+            capture.BeforeCheckpointTry = (mode, attempt) =>
+            {
+                if (mode == CheckpointMode.Passive && commits == 0)
+                {
+                    commits++;
+                    TestDb.Exec(app, "INSERT INTO t (id, v, b) VALUES (1000, 'committed after phase 1 moved our read', randomblob(100))");
+                }
+            };
+            int attempts = 0;
+            capture.BeforeWriteLockAttempt = () =>
+            {
+                if (attempts++ == 0)
+                {
+                    uint salt1 = WalSalt1(db);
+                    TestDb.Exec(app, "PRAGMA wal_checkpoint(PASSIVE)");
+                    TestDb.Exec(app, "INSERT INTO t (id, v, b) VALUES (1001, 'committed in the instant', randomblob(100))");
+                    restartedInTheInstant = WalSalt1(db) != salt1;
+                }
+            };
+            long index = capture.Position.Index;
+            capture.Checkpoint(CheckpointMode.Passive, default);
+            capture.BeforeCheckpointTry = null;
+            capture.BeforeWriteLockAttempt = null;
+            Assert.True(attempts > 0 && commits == 1, "the test did not reach its case\n" + string.Join("\n", log.Lines));
+            Assert.False(restartedInTheInstant, "the application's commit restarted the WAL in the instant\n" + string.Join("\n", log.Lines));
+            Assert.Equal(index + 1, capture.Position.Index);
+            await ReplicateTenMore(db, capture, syncer);
+        }
+
+        Assert.True(!log.Lines.Any(l => l.Contains("new generation") && !l.Contains("no generation exists")), string.Join("\n", log.Lines));
+        var output = Path.Combine(db.Dir, "restored.db");
+        await Restore(client, output);
+        Assert.Equal(TestDb.Digest(db.DbPath), TestDb.Digest(output));
+        Assert.Equal(82, TestDb.Count(output));
     }
 
     [Theory]

@@ -1422,37 +1422,63 @@ public sealed class DatabaseCapture : IDisposable
     /// the WAL twice unseen, which costs a new generation. Between attempts the read is held
     /// again, and what the application committed meanwhile is copied (or its one restart
     /// followed: then <paramref name="followedRestart"/> is true and false is returned, as when
-    /// the restart happened in the instant of a successful attempt).
+    /// the restart happened in the instant of a successful attempt). In those instants the
+    /// checkpoint connection's guard read keeps the WAL from restarting; a guard begun when every
+    /// frame was already backfilled reads the database file alone (SQLite's read slot 0), which
+    /// lets one restart happen, at the end we copied, and keeps a second one from following it.
     /// </summary>
     private bool TryTakeWriteLock(out bool followedRestart)
     {
         followedRestart = false;
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (true)
+
+        // The guard: a read on the checkpoint connection, begun while ours is still held, keeps
+        // the WAL from restarting in the instants of our attempts (an application committing
+        // without pause could otherwise checkpoint and restart it there, over frames we had not
+        // copied: a new generation). It ends before phase 2, which checkpoints on that connection.
+        var guard = CheckpointConnection();
+        ExecOn(guard, "BEGIN");
+        try
         {
-            EndRead();
-            if (TryLockUnmoved() == LockAttempt.Taken)
+            ExecOn(guard, "SELECT COUNT(1) FROM _litestream_seq");
+            while (true)
             {
-                return true;
-            }
+                EndRead();
+                if (TryLockUnmoved() == LockAttempt.Taken)
+                {
+                    return true;
+                }
 
-            // Busy, or the WAL restarted in the instant: either way the read is held again and
-            // a restart is followed (the one a moved header shows always is).
-            BeginRead();
-            if (FollowRestart(-1))
-            {
-                followedRestart = true;
-                return false;
-            }
+                // Busy, or the WAL restarted in the instant (not while the guard holds its read):
+                // either way the read is held again and a restart is followed (the one a moved
+                // header shows always is).
+                BeginRead();
+                if (FollowRestart(-1))
+                {
+                    followedRestart = true;
+                    return false;
+                }
 
-            if (clock.Elapsed >= _options.BusyTimeout)
-            {
-                _log.Debug($"checkpoint: the write lock stayed busy for {_options.BusyTimeout.TotalMilliseconds:0} ms; the WAL restarts at a later checkpoint");
-                return false;
-            }
+                if (clock.Elapsed >= _options.BusyTimeout)
+                {
+                    _log.Debug($"checkpoint: the write lock stayed busy for {_options.BusyTimeout.TotalMilliseconds:0} ms; the WAL restarts at a later checkpoint");
+                    return false;
+                }
 
-            Thread.Sleep(2);
+                Thread.Sleep(2);
+            }
         }
+        finally
+        {
+            ExecOn(guard, "ROLLBACK");
+        }
+    }
+
+    private static void ExecOn(SqliteConnection conn, string sql)
+    {
+        using var cmd = conn.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
     }
 
     private enum LockAttempt
@@ -1718,12 +1744,7 @@ public sealed class DatabaseCapture : IDisposable
         }
     }
 
-    private void Exec(string sql)
-    {
-        using var cmd = _conn!.CreateCommand();
-        cmd.CommandText = sql;
-        cmd.ExecuteNonQuery();
-    }
+    private void Exec(string sql) => ExecOn(_conn!, sql);
 
     private object? Scalar(string sql)
     {
