@@ -677,59 +677,87 @@ function Invoke-RequestsCase {
 #region Burst
 
 function Invoke-BurstCase {
+    # The writer at its maximum rate with SQLite's default synchronous=FULL (an fsync per commit:
+    # the disk sets the pace) and with NORMAL (PocketBase's setting: commits are CPU-bound, about
+    # ten times as many, and one sync interval's WAL can pass 100 MB). For SqliteReplica the
+    # status file's backlog (bytes pending) is sampled with the sizes, and the replica's
+    # generations are counted after: each one past the first is a full snapshot.
     $runs = [System.Collections.Generic.List[object]]::new()
-    foreach ($tool in (Get-ToolOrder 0)) {
-        $dir = New-CaseDirectory "burst-$tool"
-        $db = Join-Path $dir 'app.db'
-        $null = Invoke-Writer init --db $db
-        $replicaRoot = Join-Path $dir 'replicas'
-        $meta = Join-Path $dir '.app.db-litestream'
-        $config = New-BenchConfig -Path (Join-Path $dir 'bench.yml') -Database $db -ReplicaRoot $replicaRoot
-        $proc = Start-BenchReplicator -Tool $tool -ConfigPath $config -LogPath (Join-Path $dir "$tool.log")
-        $watcher = $null
-        try {
-            Wait-BenchSnapshot -ReplicaRoot $replicaRoot -Process $proc
-            $watcher = [SqliteReplicaBench.ReplicaWatcher]::new($replicaRoot, 100)
-            $log = Join-Path $dir 'writer.log'
-            # The app at its maximum rate: single-row commits of 1 KB rows, no pause.
-            $w = Start-Writer -Database $db -LogPath $log -Arguments @('--count', '0', '--blob-bytes', '1000')
-            $peakWal = 0.0; $peakShadow = 0.0; $peakRss = 0.0
-            $clock = [System.Diagnostics.Stopwatch]::StartNew()
-            while ($clock.Elapsed.TotalSeconds -lt $Settings.BurstSeconds) {
-                $peakWal = [math]::Max($peakWal, (Get-FileSizeMB "$db-wal"))
-                $peakShadow = [math]::Max($peakShadow, (Get-DirectorySizeMB -Path $meta))
-                Start-Sleep -Milliseconds 250
+    foreach ($sync in 'full', 'normal') {
+        foreach ($tool in (Get-ToolOrder 0)) {
+            $dir = New-CaseDirectory "burst-$sync-$tool"
+            $db = Join-Path $dir 'app.db'
+            $null = Invoke-Writer init --db $db
+            $replicaRoot = Join-Path $dir 'replicas'
+            $meta = Join-Path $dir '.app.db-litestream'
+            $statusPath = Join-Path $meta 'sqlitereplica-status.json'
+            $config = New-BenchConfig -Path (Join-Path $dir 'bench.yml') -Database $db -ReplicaRoot $replicaRoot
+            $proc = Start-BenchReplicator -Tool $tool -ConfigPath $config -LogPath (Join-Path $dir "$tool.log")
+            $watcher = $null
+            try {
+                Wait-BenchSnapshot -ReplicaRoot $replicaRoot -Process $proc
+                $watcher = [SqliteReplicaBench.ReplicaWatcher]::new($replicaRoot, 100)
+                $log = Join-Path $dir 'writer.log'
+                # The app at its maximum rate: single-row commits of 1 KB rows, no pause.
+                $w = Start-Writer -Database $db -LogPath $log -Arguments @('--count', '0', '--blob-bytes', '1000', '--synchronous', $sync)
+                $peakWal = 0.0; $peakShadow = 0.0; $peakPending = $null
+                # Dot-sourced below, so it updates this scope's peaks.
+                $sample = {
+                    $peakWal = [math]::Max($peakWal, (Get-FileSizeMB "$db-wal"))
+                    $peakShadow = [math]::Max($peakShadow, (Get-DirectorySizeMB -Path $meta))
+                    if ($tool -eq 'ours') {
+                        $pending = Get-StatusBytesPending -Path $statusPath
+                        if ($null -ne $pending) { $peakPending = [math]::Max($(if ($null -ne $peakPending) { [double]$peakPending } else { 0.0 }), $pending) }
+                    }
+                }
+                $clock = [System.Diagnostics.Stopwatch]::StartNew()
+                while ($clock.Elapsed.TotalSeconds -lt $Settings.BurstSeconds) {
+                    . $sample
+                    Start-Sleep -Milliseconds 250
+                }
+                $null = $w | Stop-TestProcess -Signal TERM
+                $commits = @(Read-Commit -LogPath $log)
+                $last = $commits[-1].Id
+                $burstSeconds = ($commits[-1].At - $commits[0].At) / 1000
+                $deadline = [System.Diagnostics.Stopwatch]::StartNew()
+                $caught = $false
+                while ($deadline.Elapsed.TotalSeconds -lt [math]::Max(30, 4 * $burstSeconds)) {
+                    . $sample
+                    if ($watcher.MaxRowId -ge $last) { $caught = $true; break }
+                    if ($proc.HasExited) { break }
+                    Start-Sleep -Milliseconds 100
+                }
+                $catchUp = if ($caught) { ($watcher.FirstSeenCarrying($last) - $commits[-1].At) / 1000 } else { $null }
+                $mem = Get-BenchMemory -ProcessId $proc.Pid
+                $walStored = ($watcher.DecodedBytes) / 1MB
+                $generations = @(Get-ChildItem -LiteralPath (Join-Path $replicaRoot 'app.db/generations') -Directory -ErrorAction SilentlyContinue).Count
+                $runs.Add([pscustomobject][ordered]@{
+                        Tool = $tool; Synchronous = $sync; BurstSeconds = [math]::Round($burstSeconds, 1); Commits = $commits.Count; CommitsPerSecond = [math]::Round($commits.Count / $burstSeconds, 0)
+                        WalShippedMB = [math]::Round($walStored, 1); PeakLocalWalMB = $peakWal; PeakShadowMB = $peakShadow; PeakRssMB = $mem.PeakRssMB
+                        PeakStatusPendingMB = $(if ($null -ne $peakPending) { [math]::Round($peakPending / 1MB, 1) } else { $null }); Generations = $generations
+                        Alive = -not $proc.HasExited; CaughtUp = $caught; CatchUpSecondsAfterBurst = $(if ($null -ne $catchUp) { [math]::Round($catchUp, 2) } else { $null })
+                    })
+                Write-BenchLine 'Burst' ("{0,-10} synchronous={1,-6} {2} commits in {3:N1} s ({4:N0}/s): WAL peak {5} MB, shadow peak {6} MB, {7} generation(s), caught up {8} s after the burst" -f $tool, $sync, $commits.Count, $burstSeconds, ($commits.Count / $burstSeconds), $peakWal, $peakShadow, $generations, $catchUp)
             }
-            $null = $w | Stop-TestProcess -Signal TERM
-            $endMs = [DateTimeOffset]::UtcNow.ToUnixTimeMilliseconds()
-            $commits = @(Read-Commit -LogPath $log)
-            $last = $commits[-1].Id
-            $burstSeconds = ($commits[-1].At - $commits[0].At) / 1000
-            $deadline = [System.Diagnostics.Stopwatch]::StartNew()
-            $caught = $false
-            while ($deadline.Elapsed.TotalSeconds -lt [math]::Max(30, 4 * $burstSeconds)) {
-                $peakWal = [math]::Max($peakWal, (Get-FileSizeMB "$db-wal"))
-                $peakShadow = [math]::Max($peakShadow, (Get-DirectorySizeMB -Path $meta))
-                if ($watcher.MaxRowId -ge $last) { $caught = $true; break }
-                if ($proc.HasExited) { break }
-                Start-Sleep -Milliseconds 100
+            finally {
+                if ($watcher) { $watcher.Dispose() }
+                $null = $proc | Stop-BenchProcess
             }
-            $catchUp = if ($caught) { ($watcher.FirstSeenCarrying($last) - $commits[-1].At) / 1000 } else { $null }
-            $mem = Get-BenchMemory -ProcessId $proc.Pid
-            $walStored = ($watcher.DecodedBytes) / 1MB
-            $runs.Add([pscustomobject][ordered]@{
-                    Tool = $tool; BurstSeconds = [math]::Round($burstSeconds, 1); Commits = $commits.Count; CommitsPerSecond = [math]::Round($commits.Count / $burstSeconds, 0)
-                    WalShippedMB = [math]::Round($walStored, 1); PeakLocalWalMB = $peakWal; PeakShadowMB = $peakShadow; PeakRssMB = $mem.PeakRssMB
-                    Alive = -not $proc.HasExited; CaughtUp = $caught; CatchUpSecondsAfterBurst = $(if ($null -ne $catchUp) { [math]::Round($catchUp, 2) } else { $null })
-                })
-            Write-BenchLine 'Burst' ("{0,-10} {1} commits in {2:N1} s ({3:N0}/s): WAL peak {4} MB, shadow peak {5} MB, caught up {6} s after the burst" -f $tool, $commits.Count, $burstSeconds, ($commits.Count / $burstSeconds), $peakWal, $peakShadow, $catchUp)
-        }
-        finally {
-            if ($watcher) { $watcher.Dispose() }
-            $null = $proc | Stop-BenchProcess
         }
     }
     [ordered]@{ Runs = $runs }
+}
+
+function Get-StatusBytesPending {
+    # The largest bytesPending of the replicas in SqliteReplica's status file, or $null (no file yet, or caught mid-rename).
+    param([Parameter(Mandatory)][string]$Path)
+    try {
+        $status = [System.IO.File]::ReadAllText($Path) | ConvertFrom-Json
+        $values = @($status.replicas | ForEach-Object { [double]$_.bytesPending })
+        if ($values.Count -eq 0) { return $null }
+        ($values | Measure-Object -Maximum).Maximum
+    }
+    catch { $null }
 }
 
 #endregion

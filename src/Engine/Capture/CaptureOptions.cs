@@ -71,11 +71,13 @@ public sealed record CaptureOptions
     public long HardIndexBytes { get; init; } = 0xFFFF_FFFFL;
 
     /// <summary>
-    /// The most local disk the shadow WAL may take while replicas cannot keep up (a store down
+    /// Bounds the local disk the shadow WAL takes while replicas cannot keep up (a store down
     /// for hours): the larger of this and <see cref="ShadowCapDatabaseMultiple"/> times the
     /// database size. Past it, continuity is given up: the shadow restarts from the live WAL and
     /// the replicas get a new generation (a fresh snapshot) once the store is back. The
-    /// application is never blocked.
+    /// application is never blocked. The cap is checked after each copy, so the shadow can pass
+    /// it by what one look copied, and the new generation begins with a copy of the whole live
+    /// WAL (the old generation's shadow is removed first).
     /// </summary>
     public long ShadowCapMinimumBytes { get; init; } = 256L << 20;
 

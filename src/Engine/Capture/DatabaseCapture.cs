@@ -682,6 +682,13 @@ public sealed class DatabaseCapture : IDisposable
         var header = ReadValidWalHeader();
         var generation = ReplicaNames.NewGeneration();
         IO.PrivateFiles.CreateDirectory(Meta.ShadowDir(generation));
+
+        // The old generation's shadow goes first: the new one starts with a copy of the whole
+        // live WAL, which after the shadow's cap (a WAL that could not restart) is as large as the
+        // cap, and both on disk at once doubled the local disk the cap promises. A crash before
+        // the generation file below names the new one leaves a named generation without a shadow,
+        // which the next start replaces with a new generation, as it would this one.
+        Meta.RemoveOtherGenerations(generation);
         var shadowPath = Meta.ShadowPath(generation, 0);
         CreateShadow(shadowPath, header);
         var verifier = new WalChainVerifier(header);
@@ -697,7 +704,6 @@ public sealed class DatabaseCapture : IDisposable
         CopyFrames(shadowPath, verifier, 0, CopyLimit(verifier));
         Diagnostics.CrashPoints.Hit(Diagnostics.CrashPoints.GenerationChange);
         Meta.WriteGeneration(generation);
-        Meta.RemoveOtherGenerations(generation);
         _hardLimitWarned = false;
         _generation = generation;
         _index = 0;
