@@ -340,7 +340,17 @@ public class ReplicationRoundTripTests
     private static async Task AssertOneRestartFollowedAndRestoresEqual(TestDb db, IReplicaClient client, ListLog log, bool restartedInTheInstant, long rows)
     {
         Assert.True(restartedInTheInstant, "the application's commit did not restart the WAL: the test did not reach its case\n" + string.Join("\n", log.Lines));
+        AssertNoNewGeneration(log);
+        await AssertRestoresEqual(db, client, rows);
+    }
+
+    /// <summary>No generation was started after the first one.</summary>
+    private static void AssertNoNewGeneration(ListLog log) =>
         Assert.True(!log.Lines.Any(l => l.Contains("new generation") && !l.Contains("no generation exists")), string.Join("\n", log.Lines));
+
+    /// <summary>The replica restores to a copy equal to the source, with <paramref name="rows"/> rows.</summary>
+    private static async Task AssertRestoresEqual(TestDb db, IReplicaClient client, long rows)
+    {
         var output = Path.Combine(db.Dir, "restored.db");
         await Restore(client, output);
         Assert.Equal(TestDb.Digest(db.DbPath), TestDb.Digest(output));
@@ -437,11 +447,8 @@ public class ReplicationRoundTripTests
             await ReplicateTenMore(db, capture, syncer);
         }
 
-        Assert.DoesNotContain(log.Lines, l => l.Contains("new generation") && !l.Contains("no generation exists"));
-        var output = Path.Combine(db.Dir, "restored.db");
-        await Restore(client, output);
-        Assert.Equal(TestDb.Digest(db.DbPath), TestDb.Digest(output));
-        Assert.Equal(80, TestDb.Count(output));
+        AssertNoNewGeneration(log);
+        await AssertRestoresEqual(db, client, rows: 80);
     }
 
     [Fact]
@@ -524,10 +531,7 @@ public class ReplicationRoundTripTests
             await ReplicateTenMore(db, capture, syncer);
         }
 
-        var output = Path.Combine(db.Dir, "restored.db");
-        await Restore(client, output);
-        Assert.Equal(TestDb.Digest(db.DbPath), TestDb.Digest(output));
-        Assert.Equal(81, TestDb.Count(output));
+        await AssertRestoresEqual(db, client, rows: 81);
     }
 
     [Fact]
@@ -575,11 +579,8 @@ public class ReplicationRoundTripTests
             await ReplicateTenMore(db, capture, syncer);
         }
 
-        Assert.True(!log.Lines.Any(l => l.Contains("new generation") && !l.Contains("no generation exists")), string.Join("\n", log.Lines));
-        var output = Path.Combine(db.Dir, "restored.db");
-        await Restore(client, output);
-        Assert.Equal(TestDb.Digest(db.DbPath), TestDb.Digest(output));
-        Assert.Equal(82, TestDb.Count(output));
+        AssertNoNewGeneration(log);
+        await AssertRestoresEqual(db, client, rows: 82);
     }
 
     [Theory]

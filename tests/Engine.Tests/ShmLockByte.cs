@@ -13,7 +13,7 @@ internal sealed class ShmLockByte : IDisposable
     /// <summary>SQLite's unix VFS: the WAL locks start at this offset of the -shm file.</summary>
     private const long LockOffset = 120;
 
-    public const int WriteLock = 0;
+    /// <summary>WAL lock 1 (0 is the write lock, 3 on the read marks).</summary>
     public const int CheckpointLock = 1;
 
     private const int FOfdSetlk = 37;
