@@ -80,4 +80,118 @@ public class ShadowCapTests
         Assert.True(maxShadow < cap * 2, $"shadow WAL grew to {maxShadow} bytes (cap {cap})");
         Assert.Equal(400, TestDb.Count(db.DbPath));
     }
+
+    [Fact]
+    public async Task Past_the_cap_a_new_generation_starts_from_an_emptied_wal_even_under_an_application_that_writes_without_pause()
+    {
+        // No routine checkpoint restarts the WAL here, so at the cap the live WAL is as large as
+        // the shadow. SQLite's own TRUNCATE checkpoint waits for the write lock in its busy
+        // handler, which an application committing without pause takes again at once: it gave up
+        // busy, and the new generation began with a copy of that whole WAL (past the cap again).
+        using var db = new TestDb();
+        var log = new ListLog();
+        const long cap = 2L << 20;
+        var options = new CaptureOptions
+        {
+            ShadowCapMinimumBytes = cap,
+            ShadowCapDatabaseMultiple = 0,
+            MonitorInterval = TimeSpan.FromMilliseconds(50),
+            CheckpointInterval = TimeSpan.Zero,
+            MinCheckpointPageCount = int.MaxValue,
+            MaxCheckpointPageCount = 0,
+        };
+        await using var replicator = new DatabaseReplicator(db.DbPath, options, [(new DownStore(), new ReplicaOptions { SyncInterval = TimeSpan.FromMilliseconds(50) })], log);
+        using var cts = new CancellationTokenSource();
+        var run = replicator.RunAsync(cts.Token);
+        while (replicator.Capture.Position.IsNone)
+        {
+            await Task.Delay(10);
+        }
+
+        using var stopWriter = new CancellationTokenSource();
+        long written = 0;
+        var writer = Task.Run(() =>
+        {
+            using var c = db.Open();
+            TestDb.Exec(c, "PRAGMA busy_timeout = 5000");
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "INSERT INTO t (v, b) VALUES ('tight', randomblob(1000))";
+            while (!stopWriter.IsCancellationRequested)
+            {
+                cmd.ExecuteNonQuery();
+                written++;
+            }
+        });
+
+        var started = new System.Text.RegularExpressions.Regex(@"started \(reason: shadow WAL cap reached[^)]*\) at [0-9a-f]{16}/00000000:(\d+)");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var offsets = new List<long>();
+        while (offsets.Count < 3 && clock.Elapsed < TimeSpan.FromSeconds(30) && !writer.IsCompleted)
+        {
+            await Task.Delay(20);
+            lock (log.Lines)
+            {
+                offsets = log.Lines.Select(l => started.Match(l)).Where(m => m.Success).Select(m => long.Parse(m.Groups[1].Value)).ToList();
+            }
+        }
+
+        stopWriter.Cancel();
+        await writer;
+        cts.Cancel();
+        await run;
+
+        Assert.True(offsets.Count >= 3, $"the cap started {offsets.Count} generation(s) in 30 s ({written} commits)\n{string.Join("\n", log.Lines.TakeLast(30))}");
+        // Each began with a few frames of the restarted WAL, not with the cap's worth again.
+        Assert.All(offsets, o => Assert.True(o < cap / 8, $"a new generation began with {o} bytes of WAL (cap {cap}); offsets {string.Join(", ", offsets)}\n{string.Join("\n", log.Lines.Where(l => l.Contains("generation") || l.Contains("checkpoint")).TakeLast(30))}"));
+        Assert.Equal(written, TestDb.Count(db.DbPath));
+    }
+
+    [Fact]
+    public async Task While_a_snapshot_is_being_taken_the_cap_is_reported_as_waiting_and_continuity_is_given_up_after_it()
+    {
+        // A snapshot's position is in the current generation, so continuity cannot be given up
+        // while one is taken. Before, the log said "continuity given up" and the status gave a
+        // time for it at every look of such a snapshot, while nothing was given up.
+        using var db = new TestDb();
+        var log = new ListLog();
+        const long cap = 128 * 1024;
+        var options = new CaptureOptions { ShadowCapMinimumBytes = cap, ShadowCapDatabaseMultiple = 0, MonitorInterval = TimeSpan.FromMilliseconds(50), CheckpointInterval = TimeSpan.Zero };
+        await using var replicator = new DatabaseReplicator(db.DbPath, options, [(new DownStore(), new ReplicaOptions { SyncInterval = TimeSpan.FromMilliseconds(50) })], log);
+        using var cts = new CancellationTokenSource();
+        var run = replicator.RunAsync(cts.Token);
+        while (replicator.Capture.Position.IsNone)
+        {
+            await Task.Delay(10);
+        }
+
+        var lease = replicator.Capture.BeginSnapshot(default);
+        var generation = lease.Position.Generation;
+        for (int i = 0; i < 20; i++)
+        {
+            db.Insert(i * 10, 10, perTx: 10, blobBytes: 1000);
+            await Task.Delay(60);
+        }
+
+        Assert.True(replicator.Capture.ShadowBytes() > cap, $"the shadow holds {replicator.Capture.ShadowBytes()} bytes (cap {cap})");
+        Assert.Null(replicator.ContinuityGivenUpAt);
+        Assert.False(log.Contains("continuity given up"), log.ToString());
+        Assert.Equal(generation, replicator.Capture.Position.Generation);
+        lock (log.Lines)
+        {
+            Assert.Single(log.Lines, l => l.Contains("passed its cap") && l.Contains("while a snapshot is being taken"));
+        }
+
+        lease.Dispose();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (replicator.ContinuityGivenUpAt is null && clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(20);
+        }
+
+        cts.Cancel();
+        await run;
+        Assert.NotNull(replicator.ContinuityGivenUpAt);
+        Assert.NotEqual(generation, replicator.Capture.Position.Generation);
+        Assert.True(log.Contains("continuity given up"), log.ToString());
+    }
 }

@@ -219,40 +219,104 @@ public sealed class DatabaseCapture : IDisposable
     }
 
     /// <summary>
-    /// Gives up continuity to bound local disk: checkpoints the live WAL (its content is in the
+    /// Gives up continuity to bound local disk: restarts the live WAL (its content is in the
     /// database file, which the next snapshot copies) and starts a new generation from the
-    /// restarted, near-empty WAL.
+    /// restarted, near-empty WAL. False, with nothing changed, while a snapshot is being taken
+    /// (its position is in the current generation) or before the database is captured.
     /// </summary>
-    public void GiveUpContinuity(string reason)
+    /// <remarks>
+    /// SQLite's TRUNCATE checkpoint, used here before, waits for the write lock in SQLite's busy
+    /// handler, which an application committing without pause takes again at once: it gave up
+    /// busy, and the new generation began with a copy of the whole WAL, as large as the cap it
+    /// was meant to bound (33-59 MB against a 2 MB cap in the test). See <see cref="RestartWalForNewGeneration"/>.
+    /// </remarks>
+    public bool GiveUpContinuity(string reason)
     {
         lock (_gate)
         {
-            if (_conn is null || _snapshotLeases > 0)
+            if (_conn is null || _verifier is null || _snapshotLeases > 0)
             {
-                return;
+                return false;
             }
 
-            EndRead();
-            try
-            {
-                Exec("PRAGMA wal_checkpoint(TRUNCATE)");
-                WriteSequenceRow();
-            }
-            catch (SqliteException e) when (e.SqliteErrorCode is 5 or 6)
-            {
-                _log.Debug($"checkpoint before a new generation was busy: {e.Message}");
-            }
-            finally
-            {
-                BeginRead();
-            }
-
+            RestartWalForNewGeneration();
             _log.Warning($"starting a new generation: {reason}");
             StartGeneration(reason);
             _lastWalLength = -1;
         }
 
         Changed?.Invoke();
+        return true;
+    }
+
+    /// <summary>
+    /// Restarts the live WAL and cuts its file, for a new generation that gives up continuity:
+    /// the write lock is taken by attempts that never wait (2 ms apart, for up to the busy
+    /// timeout in all), every frame is checkpointed under it (tried again while another
+    /// checkpoint holds the checkpoint lock), and our next write then restarts the WAL (SQLite
+    /// applies journal_size_limit 0 at its commit). Nothing is copied to the old shadow,
+    /// which the new generation removes, and no restart needs following: whatever the WAL holds
+    /// afterwards is the new generation's first index. When the lock stays taken or a reader
+    /// keeps the WAL, the new generation begins with the WAL as it is, which the log says.
+    /// </summary>
+    private void RestartWalForNewGeneration()
+    {
+        EndRead();
+        try
+        {
+            bool committed = false;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            bool TakeWriteLock()
+            {
+                while (!TryExecNoWait("BEGIN IMMEDIATE"))
+                {
+                    if (clock.Elapsed >= _options.BusyTimeout)
+                    {
+                        return false;
+                    }
+
+                    Thread.Sleep(2);
+                }
+
+                return true;
+            }
+
+            while (TakeWriteLock())
+            {
+                long log;
+                try
+                {
+                    log = RunCheckpoint(CheckpointConnection(), CheckpointMode.Passive);
+                }
+                finally
+                {
+                    Exec("ROLLBACK");
+                }
+
+                if (log < 0)
+                {
+                    // Another checkpoint holds the checkpoint lock: the application's own, which
+                    // once our read is let go can backfill the whole WAL, a long copy. The write
+                    // lock is not held while it runs.
+                    Thread.Sleep(2);
+                    continue;
+                }
+
+                // A write restarts the WAL only when its transaction began with every frame
+                // backfilled (it then reads the database file alone): hence a second transaction.
+                ShrinkingWalIf(true, () => committed = TakeWriteLock() && CommitSequenceRow());
+                break;
+            }
+
+            long left = new FileInfo(WalPath) is { Exists: true } wal ? wal.Length : 0;
+            _log.Debug(committed
+                ? $"wal checkpointed and written to for a new generation: the wal file holds {left} bytes"
+                : $"the write lock or the checkpoint lock stayed busy for {_options.BusyTimeout.TotalMilliseconds:0} ms: the new generation begins with the wal as it is ({left} bytes)");
+        }
+        finally
+        {
+            BeginRead();
+        }
     }
 
     /// <summary>Deletes shadow files no replica needs any more (keeps one older index, as Litestream does).</summary>
@@ -684,8 +748,9 @@ public sealed class DatabaseCapture : IDisposable
         IO.PrivateFiles.CreateDirectory(Meta.ShadowDir(generation));
 
         // The old generation's shadow goes first: the new one starts with a copy of the whole
-        // live WAL, which after the shadow's cap (a WAL that could not restart) is as large as the
-        // cap, and both on disk at once doubled the local disk the cap promises. A crash before
+        // live WAL, which can be large (a WAL that could not restart: the application held the
+        // write lock, or a reader the WAL), and both on disk at once doubled the local disk the
+        // cap promises. A crash before
         // the generation file below names the new one leaves a named generation without a shadow,
         // which the next start replaces with a new generation, as it would this one.
         Meta.RemoveOtherGenerations(generation);

@@ -477,7 +477,9 @@ public sealed class DatabaseReplicator : IAsyncDisposable
     private DateTime _publishedModified;
     private DateTimeOffset _lastRewrite;
 
-    /// <summary>When the shadow WAL last hit its cap.</summary>
+    private bool _capWaitLogged;
+
+    /// <summary>When the shadow WAL last hit its cap and continuity was given up.</summary>
     public DateTimeOffset? ContinuityGivenUpAt { get; private set; }
 
     public long ShadowCapBytes()
@@ -505,13 +507,26 @@ public sealed class DatabaseReplicator : IAsyncDisposable
             return;
         }
 
-        ContinuityGivenUpAt = DateTimeOffset.UtcNow;
         // Also reached with replicas only a sync interval behind, when the WAL cannot restart (an
         // application that takes the write lock again at once, or a long reader): the message
         // gives both positions, so the log says which it was.
         var confirmed = string.Join(", ", Syncers.Select(s => s.ConfirmedPosition.ToString()));
+        if (!Capture.GiveUpContinuity("shadow WAL cap reached while replicas were behind"))
+        {
+            // A snapshot is being taken: its position is in this generation, so continuity is
+            // given up (if still needed) at the first look after it ends. Said once per episode.
+            if (!_capWaitLogged)
+            {
+                _capWaitLogged = true;
+                _log.Warning($"the shadow WAL of '{DbPath}' passed its cap ({bytes} > {cap} bytes) while a snapshot is being taken (replicas confirmed at {confirmed}, the WAL copied to {local}); continuity is given up when the snapshot ends if the replicas are still behind. The application is not blocked.");
+            }
+
+            return;
+        }
+
+        _capWaitLogged = false;
+        ContinuityGivenUpAt = DateTimeOffset.UtcNow;
         _log.Error($"the shadow WAL of '{DbPath}' reached its cap ({bytes} > {cap} bytes) with replicas confirmed at {confirmed} and the WAL copied to {local}: continuity given up; the replicas will get a new generation (a full snapshot) once they are reachable. The application is not blocked. If the replicas were close behind, the WAL could not be restarted: an application that writes without pause, or a long read transaction, holds it.");
-        Capture.GiveUpContinuity("shadow WAL cap reached while replicas were behind");
     }
 
     private void CleanShadows()
