@@ -700,14 +700,17 @@ function Invoke-BurstCase {
                 $log = Join-Path $dir 'writer.log'
                 # The app at its maximum rate: single-row commits of 1 KB rows, no pause.
                 $w = Start-Writer -Database $db -LogPath $log -Arguments @('--count', '0', '--blob-bytes', '1000', '--synchronous', $sync)
-                $peakWal = 0.0; $peakShadow = 0.0; $peakPending = -1.0
+                $peakWal = 0.0; $peakShadow = 0.0; $peakPending = -1.0; $peakOverCap = $null
                 # Dot-sourced below, so it updates this scope's peaks.
                 $sample = {
                     $peakWal = [math]::Max($peakWal, (Get-FileSizeMB "$db-wal"))
                     $peakShadow = [math]::Max($peakShadow, (Get-DirectorySizeMB -Path $meta))
                     if ($tool -eq 'ours') {
-                        $pending = Get-StatusBytesPending -Path $statusPath
-                        if ($null -ne $pending) { $peakPending = [math]::Max($peakPending, $pending) }
+                        $status = Get-StatusSample -Path $statusPath
+                        if ($null -ne $status) {
+                            $peakPending = [math]::Max($peakPending, $status.BytesPending)
+                            $peakOverCap = if ($null -eq $peakOverCap) { $status.ShadowOverCap } else { [math]::Max($peakOverCap, $status.ShadowOverCap) }
+                        }
                     }
                 }
                 $clock = [System.Diagnostics.Stopwatch]::StartNew()
@@ -734,7 +737,8 @@ function Invoke-BurstCase {
                 $runs.Add([pscustomobject][ordered]@{
                         Tool = $tool; Synchronous = $sync; BurstSeconds = [math]::Round($burstSeconds, 1); Commits = $commits.Count; CommitsPerSecond = [math]::Round($commits.Count / $burstSeconds, 0)
                         WalShippedMB = [math]::Round($walStored, 1); PeakLocalWalMB = $peakWal; PeakShadowMB = $peakShadow; PeakRssMB = $mem.PeakRssMB
-                        PeakStatusPendingMB = $(if ($peakPending -ge 0) { [math]::Round($peakPending / 1MB, 1) } else { $null }); Generations = $generations
+                        PeakStatusPendingMB = $(if ($peakPending -ge 0) { [math]::Round($peakPending / 1MB, 1) } else { $null })
+                        PeakStatusShadowOverCapMB = $(if ($null -ne $peakOverCap) { [math]::Round($peakOverCap / 1MB, 1) } else { $null }); Generations = $generations
                         Alive = -not $proc.HasExited; CaughtUp = $caught; CatchUpSecondsAfterBurst = $(if ($null -ne $catchUp) { [math]::Round($catchUp, 2) } else { $null })
                     })
                 Write-BenchLine 'Burst' ("{0,-10} synchronous={1,-6} {2} commits in {3:N1} s ({4:N0}/s): WAL peak {5} MB, shadow peak {6} MB, {7} generation(s), caught up {8} s after the burst" -f $tool, $sync, $commits.Count, $burstSeconds, ($commits.Count / $burstSeconds), $peakWal, $peakShadow, $generations, $catchUp)
@@ -748,14 +752,19 @@ function Invoke-BurstCase {
     [ordered]@{ Runs = $runs }
 }
 
-function Get-StatusBytesPending {
-    # The largest bytesPending of the replicas in SqliteReplica's status file, or $null (no file yet, or caught mid-rename).
+function Get-StatusSample {
+    # From SqliteReplica's status file: the largest bytesPending of the replicas, and the shadow's
+    # bytes minus its cap (the cap is twice the database, at least 256 MB, so it grows in a burst);
+    # $null when there is no file yet or it was caught mid-rename.
     param([Parameter(Mandatory)][string]$Path)
     try {
         $status = [System.IO.File]::ReadAllText($Path) | ConvertFrom-Json
         $values = @($status.replicas | ForEach-Object { [double]$_.bytesPending })
         if ($values.Count -eq 0) { return $null }
-        ($values | Measure-Object -Maximum).Maximum
+        [pscustomobject]@{
+            BytesPending = ($values | Measure-Object -Maximum).Maximum
+            ShadowOverCap = [double]$status.shadowBytes - [double]$status.shadowCapBytes
+        }
     }
     catch { $null }
 }

@@ -282,13 +282,13 @@ function Write-BenchReport {
         & $add
         & $add (Get-MeasuredLine $c['Burst'])
         & $add
-        & $add ("The writer at its maximum rate (single-row commits of 1 KB rows, no pause) for {0} s, with SQLite's default synchronous=FULL and with NORMAL, replicated to a local directory; local WAL, shadow (meta directory) and, for SqliteReplica, the status file's backlog (bytes pending) sampled every 250 ms; generations counted in the replica afterwards (each past the first is a full snapshot); catch-up is from the last commit to the moment the replica held it." -f $Bench.Settings.BurstSeconds)
+        & $add ("The writer at its maximum rate (single-row commits of 1 KB rows, no pause) for {0} s, with SQLite's default synchronous=FULL and with NORMAL, replicated to a local directory; local WAL, shadow (meta directory) and, for SqliteReplica, the status file's backlog (bytes pending) and its shadow bytes minus the shadow's cap (twice the database, at least 256 MB, so it grows during the burst; the status is rewritten at most once a second) sampled every 250 ms; generations counted in the replica afterwards (each past the first is a full snapshot); catch-up is from the last commit to the moment the replica held it." -f $Bench.Settings.BurstSeconds)
         & $add
-        & $add '| synchronous | Tool | burst (s) | commits/s | WAL shipped (MB) | peak local WAL (MB) | peak shadow (MB) | peak backlog in status (MB) | generations | peak RSS (MB) | alive | caught up after (s) |'
-        & $add '|---|---|---|---|---|---|---|---|---|---|---|---|'
+        & $add '| synchronous | Tool | burst (s) | commits/s | WAL shipped (MB) | peak local WAL (MB) | peak shadow (MB) | peak backlog in status (MB) | shadow minus its cap in status, peak (MB) | generations | peak RSS (MB) | alive | caught up after (s) |'
+        & $add '|---|---|---|---|---|---|---|---|---|---|---|---|---|'
         $prop = { param($run, $name, $default) if ($run.PSObject.Properties[$name] -and $null -ne $run.$name) { $run.$name } else { $default } }
         foreach ($run in $c.Burst.Runs) {
-            & $add ('| {0} | {1} | {2} | {3} | {4} | {5} | {6} | {7} | {8} | {9} | {10} | {11} |' -f (& $prop $run 'Synchronous' 'full'), $run.Tool, $run.BurstSeconds, $run.CommitsPerSecond, $run.WalShippedMB, $run.PeakLocalWalMB, $run.PeakShadowMB, (& $prop $run 'PeakStatusPendingMB' 'n/a'), (& $prop $run 'Generations' 'n/a'), $run.PeakRssMB, $run.Alive, $(if ($null -ne $run.CatchUpSecondsAfterBurst) { $run.CatchUpSecondsAfterBurst } else { 'not within the wait' }))
+            & $add ('| {0} | {1} | {2} | {3} | {4} | {5} | {6} | {7} | {8} | {9} | {10} | {11} | {12} |' -f (& $prop $run 'Synchronous' 'full'), $run.Tool, $run.BurstSeconds, $run.CommitsPerSecond, $run.WalShippedMB, $run.PeakLocalWalMB, $run.PeakShadowMB, (& $prop $run 'PeakStatusPendingMB' 'n/a'), (& $prop $run 'PeakStatusShadowOverCapMB' 'n/a'), (& $prop $run 'Generations' 'n/a'), $run.PeakRssMB, $run.Alive, $(if ($null -ne $run.CatchUpSecondsAfterBurst) { $run.CatchUpSecondsAfterBurst } else { 'not within the wait' }))
         }
         & $add
         foreach ($ob in @($c.Burst.Runs | Where-Object Tool -EQ 'ours')) {
