@@ -194,4 +194,37 @@ public class ShadowCapTests
         Assert.NotEqual(generation, replicator.Capture.Position.Generation);
         Assert.True(log.Contains("continuity given up"), log.ToString());
     }
+
+    [Fact]
+    public async Task Until_the_replica_holds_a_snapshot_of_the_generation_its_backlog_counts_the_database_file()
+    {
+        // A generation's first upload is a snapshot of the database file: a replica without it
+        // is that far behind, however few WAL bytes the new generation holds (after continuity
+        // was given up, a few KB). The status said only the latter.
+        using var db = new TestDb();
+        db.Insert(0, 300, perTx: 50, blobBytes: 1000);
+        using (var c = db.Open())
+        {
+            TestDb.Exec(c, "PRAGMA wal_checkpoint(TRUNCATE)");
+        }
+
+        long databaseBytes = new FileInfo(db.DbPath).Length;
+        Assert.True(databaseBytes > 300_000, $"the database file holds {databaseBytes} bytes");
+        var options = new CaptureOptions { MonitorInterval = TimeSpan.FromMilliseconds(50), CheckpointInterval = TimeSpan.Zero };
+        await using var replicator = new DatabaseReplicator(db.DbPath, options, [(new DownStore(), new ReplicaOptions { SyncInterval = TimeSpan.FromMilliseconds(50) })], new NullLog());
+        using var cts = new CancellationTokenSource();
+        var run = replicator.RunAsync(cts.Token);
+        while (replicator.Capture.Position.IsNone)
+        {
+            await Task.Delay(10);
+        }
+
+        db.Insert(1000, 3);
+        replicator.Capture.Sync(default, force: true);
+        long pending = replicator.Syncers[0].BytesPending();
+        long shadow = replicator.Capture.ShadowBytes();
+        cts.Cancel();
+        await run;
+        Assert.True(pending >= databaseBytes + shadow, $"{pending} bytes pending; the database file holds {databaseBytes}, the shadow {shadow}");
+    }
 }

@@ -570,7 +570,11 @@ public sealed class ReplicaSyncer
         }
     }
 
-    /// <summary>Shadow bytes captured but not yet acknowledged by the store.</summary>
+    /// <summary>
+    /// Bytes the store has not acknowledged yet: the shadow WAL past the confirmed position and,
+    /// while the replica has no snapshot of the current generation (the first one, or a new one
+    /// after continuity was given up), the database file that snapshot copies.
+    /// </summary>
     public long BytesPending()
     {
         var local = _capture.Position;
@@ -582,7 +586,8 @@ public sealed class ReplicaSyncer
 
         if (confirmed.IsNone || confirmed.Generation != local.Generation)
         {
-            return _capture.ShadowBytes();
+            long database = new FileInfo(_capture.DbPath) is { Exists: true } f ? f.Length : 0;
+            return database + _capture.ShadowBytes();
         }
 
         if (confirmed.Index == local.Index)

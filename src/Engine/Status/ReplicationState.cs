@@ -101,7 +101,10 @@ public sealed record ReplicaState
     /// <summary>Since when the replica has been behind the local position (null: caught up).</summary>
     public DateTimeOffset? BehindSince { get; init; }
 
-    /// <summary>Shadow-WAL bytes captured but not yet acknowledged by the store.</summary>
+    /// <summary>
+    /// Bytes not yet acknowledged by the store: the shadow WAL past the confirmed position, plus
+    /// the database file while the current generation's snapshot is not in the replica.
+    /// </summary>
     public long BytesPending { get; init; }
 
     public string? LastError { get; init; }
