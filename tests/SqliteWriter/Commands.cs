@@ -40,7 +40,12 @@ internal static class Commands
         bool holdOpen = options.Has("hold-open");
         bool stamp = options.Has("stamp");
         string? synchronous = options.Has("synchronous") ? options.Choice("synchronous", "full", "off", "normal", "full", "extra") : null;
+        string table = options.Optional("table") ?? "t";
         options.EnsureAllUsed();
+        if (!System.Text.RegularExpressions.Regex.IsMatch(table, "^[A-Za-z_][A-Za-z0-9_]*$"))
+        {
+            throw new ArgumentException($"--table '{table}' is not a plain table name (letters, digits, underscore).");
+        }
 
         using SqliteConnection connection = Db.Open(db, create: false);
         Db.Execute(connection, $"PRAGMA wal_autocheckpoint = {autocheckpoint.ToString(CultureInfo.InvariantCulture)}");
@@ -49,12 +54,19 @@ internal static class Commands
             Db.Execute(connection, $"PRAGMA synchronous = {synchronous}");
         }
 
-        long nextId = startId ?? Db.MaxId(connection) + 1;
+        if (table != "t")
+        {
+            // Another table with t's columns: a second writer beside the one whose ids a test
+            // follows in t (those must stay the prefix 1..k).
+            Db.Execute(connection, $"CREATE TABLE IF NOT EXISTS {table}(id INTEGER PRIMARY KEY, v TEXT, b BLOB)");
+        }
+
+        long nextId = startId ?? Convert.ToInt64(Db.Scalar(connection, $"SELECT coalesce(max(id), 0) FROM {table}") ?? 0L, CultureInfo.InvariantCulture) + 1;
         long written = 0;
         long transactions = 0;
 
         using SqliteCommand insert = connection.CreateCommand();
-        insert.CommandText = "INSERT INTO t(id, v, b) VALUES ($id, $v, $b)";
+        insert.CommandText = $"INSERT INTO {table}(id, v, b) VALUES ($id, $v, $b)";
         SqliteParameter idParameter = insert.Parameters.Add("$id", SqliteType.Integer);
         SqliteParameter textParameter = insert.Parameters.Add("$v", SqliteType.Text);
         SqliteParameter blobParameter = insert.Parameters.Add("$b", SqliteType.Blob);

@@ -19,7 +19,7 @@ internal static class Program
                   [--start-id K (max(id)+1)] [--blob-bytes B (0 = NULL)] [--rows-per-tx R (1)]
                   [--autocheckpoint N (1000)] [--checkpoint-every N --checkpoint-mode truncate|restart|passive]
                   [--vacuum-every N] [--schema-change-every N] [--hold-open] [--stamp]
-                  [--synchronous off|normal|full|extra (SQLite's default)]
+                  [--synchronous off|normal|full|extra (SQLite's default)] [--table NAME (t; created like t)]
                   prints "committed <last id>" after each COMMIT (with --stamp:
                   "committed <last id> at <unix ms>", the wall-clock time right after it)
           bigtx   --db P --pages N     one transaction writing about N pages

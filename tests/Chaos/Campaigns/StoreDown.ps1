@@ -7,13 +7,17 @@ function Invoke-StoreDownCampaign {
     $downSeconds = if ($Chaos.Quick) { 60 } else { 600 }
     $sampleSeconds = if ($Chaos.Quick) { 5 } else { 30 }
     $Result.Title = "e. Store down for a long time ($downSeconds s)"
+    $burstStart = if ($Chaos.Quick) { 10 } else { 60 }
+    $burstLimit = if ($Chaos.Quick) { 20 } else { 60 }
     $Result.Description = (
         "The S3 proxy refuses connections for $downSeconds s while the writer commits 2 rows of 1000 bytes every 10 ms. Every $sampleSeconds s the " +
         'campaign records the shadow WAL size on disk, Get-SqliteReplicationStatus (Healthy, reason, bytes pending, failures) and the ' +
-        'status file''s shadow cap fields. The shadow cap (at least 256 MiB, or twice the database) cannot be lowered from the cmdlet, ' +
-        'so this run reports the growth rate rather than reaching the cap. After the outage: the time until status is healthy again, ' +
-        'the time until a restore holds every commit reported when the endpoint came back, and at the end (writer stopped, SIGTERM) ' +
-        'the restore must equal the live database.')
+        'status file''s shadow cap fields. The shadow cap (at least 256 MiB, or twice the database) cannot be lowered from the cmdlet: ' +
+        "to reach it, a second writer (its own table, synchronous=NORMAL, 1000-byte rows, no pause) bursts from $burstStart s into the outage " +
+        "until the status file says continuity was given up (at most $burstLimit s), the shadow on disk sampled every 250 ms meanwhile. " +
+        'After the outage: the time until status is healthy again, ' +
+        'the time until a restore holds every commit reported when the endpoint came back, and at the end (writers stopped, SIGTERM) ' +
+        'the restore must equal the live database (both tables).')
     $s3 = Get-ChaosS3
     $proxy = $s3.Proxy
     $dir = Join-Path $Chaos.Scratch 'store-down'
@@ -63,7 +67,12 @@ function Invoke-StoreDownCampaign {
         $outage = [System.Diagnostics.Stopwatch]::StartNew()
         $unhealthyAfter = $null
         $nextSample = $sampleSeconds
+        $burst = $null
         while ($outage.Elapsed.TotalSeconds -lt $downSeconds) {
+            if ($null -eq $burst -and $outage.Elapsed.TotalSeconds -ge $burstStart) {
+                $burst = Invoke-CapBurst -Database $db -Meta $meta -Directory $dir -LimitSeconds $burstLimit -Replicator $replicator
+                Write-ChaosLine 'StoreDown' ("burst: {0:N0} commits in {1:F1} s; shadow on disk up to {2:N0} bytes (cap {3:N0}); continuity given up: {4}" -f $burst.Commits, $burst.Seconds, $burst.PeakShadowBytes, $burst.CapBytes, $(if ($burst.GivenUpAt) { "after {0:F1} s" -f $burst.GivenUpAfter } else { 'no' }))
+            }
             if ($null -eq $unhealthyAfter) {
                 $st = @(Get-SqliteReplicationStatus -DatabasePath $db -ErrorAction SilentlyContinue)[0]
                 if ($st -and -not $st.Healthy) { $unhealthyAfter = $outage.Elapsed.TotalSeconds }
@@ -117,7 +126,7 @@ function Invoke-StoreDownCampaign {
         $growth = $peak.ShadowBytesOnDisk - $before.ShadowBytesOnDisk
         $Result.Figures.Add((New-ChaosFigure -Name 'Shadow WAL on disk: before, at the end of the outage' -Value ("{0:N0} -> {1:N0} bytes" -f $before.ShadowBytesOnDisk, $peak.ShadowBytesOnDisk) -Note ("+{0:N0} bytes/s while {1} commits were made" -f ($growth / [Math]::Max(1, $downSeconds)), ($peak.CommittedId - $before.CommittedId))))
         $Result.Figures.Add((New-ChaosFigure -Name 'Shadow cap (status file)' -Value $(if ($null -ne $peak.ShadowCapBytes) { "{0:N0} bytes" -f $peak.ShadowCapBytes } else { 'not reported' }) -Note $(if ($statusObject -and $statusObject.PSObject.Properties['ShadowCapBytes']) { 'also on Get-SqliteReplicationStatus' } else { 'NOT a property of the Get-SqliteReplicationStatus output (only in the status file)' })))
-        $Result.Figures.Add((New-ChaosFigure -Name 'Continuity given up (cap reached)' -Value $(if ($peak.ContinuityGivenUpAt) { "at $($peak.ContinuityGivenUpAt)" } else { 'no' }) -Note $(if ($peak.ContinuityGivenUpAt) { 'the shadow WAL reached its cap: continuity was given up (a new generation once the store came back), the application never blocked' } else { 'the growth stayed below the cap in this run' })))
+        $Result.Figures.Add((New-ChaosFigure -Name 'Continuity given up when the burst took the shadow to its cap' -Value $(if ($burst -and $burst.GivenUpAt) { "after {0:F1} s of the burst" -f $burst.GivenUpAfter } else { "not within $burstLimit s" }) -Goal 'yes' -Met ($null -ne $burst -and $null -ne $burst.GivenUpAt) -Note $(if ($burst) { "{0:N0} commits in {1:F1} s; the shadow on disk up to {2:N0} bytes, {3:F2}x the cap of {4:N0} bytes (the cap is checked after each look's copy)" -f $burst.Commits, $burst.Seconds, $burst.PeakShadowBytes, ($burst.PeakShadowBytes / [Math]::Max(1, $burst.CapBytes)), $burst.CapBytes } else { 'the burst did not run' })))
         $Result.Figures.Add((New-ChaosFigure -Name 'Status unhealthy after the endpoint went down' -Value $(if ($null -ne $unhealthyAfter) { "{0:F1} s" -f $unhealthyAfter } else { 'never' }) -Goal '<= 10 s' -Met ($null -ne $unhealthyAfter -and $unhealthyAfter -le 10) -Note "at the end of the outage: $(if ($statusDown) { "Healthy=$($statusDown.Healthy), $($statusDown.Reason); $($statusDown.ConsecutiveFailures) failures; last error: $(Limit-Text $statusDown.LastError 120)" })"))
         $Result.Figures.Add((New-ChaosFigure -Name 'Status healthy again after the endpoint came back' -Value $(if ($null -ne $healthyAfter) { "{0:F1} s" -f $healthyAfter } else { "not within $limit s" }) -Goal "<= $limit s" -Met ($null -ne $healthyAfter)))
         $Result.Figures.Add((New-ChaosFigure -Name 'Replica holds every commit reported when the endpoint came back' -Value $(if ($null -ne $caughtAfter) { "after {0:F1} s" -f $caughtAfter } else { "not within $limit s" }) -Goal "<= $limit s" -Met ($null -ne $caughtAfter) -Note "$cUp commits; the backlog was $("{0:N0}" -f $peak.BytesPending) bytes"))
@@ -131,4 +140,56 @@ function Invoke-StoreDownCampaign {
         $Result.RowColumns = @('Phase', 'AtSeconds', 'ShadowBytesOnDisk', 'Healthy', 'Reason', 'BytesPending', 'ConsecutiveFailures', 'ShadowCapBytes', 'CommittedId', 'LastError')
         foreach ($s in $samples) { $Result.Rows.Add($s) }
     }
+}
+
+function Invoke-CapBurst {
+    <#
+    .SYNOPSIS
+        A second writer at full speed (table 'burst', synchronous=NORMAL) until the status file
+        says continuity was given up or -LimitSeconds pass; samples the shadow on disk every
+        250 ms. Returns Commits, Seconds, PeakShadowBytes, CapBytes (the status file's, at the
+        end), GivenUpAt and GivenUpAfter.
+    #>
+    param(
+        [Parameter(Mandatory)][string]$Database,
+        [Parameter(Mandatory)][string]$Meta,
+        [Parameter(Mandatory)][string]$Directory,
+        [Parameter(Mandatory)][double]$LimitSeconds,
+        [Parameter(Mandatory)]$Replicator
+    )
+    $statusPath = Join-Path $Meta 'sqlitereplica-status.json'
+    $readStatus = { try { [System.IO.File]::ReadAllText($statusPath) | ConvertFrom-Json } catch { $null } }
+    # The status file leaves out properties that are null (no give-up yet).
+    $givenUpIn = { param($st) if ($st -and $st.PSObject.Properties['continuityGivenUpAt']) { [string]$st.continuityGivenUpAt } else { $null } }
+    $givenUpBefore = & $givenUpIn (& $readStatus)
+    $out = Join-Path $Directory 'burst-writer.out'
+    $w = Start-Writer write --db $Database --count 0 --blob-bytes 1000 --synchronous normal --table burst -StdoutPath $out | Register-ChaosChild
+    $clock = [System.Diagnostics.Stopwatch]::StartNew()
+    $peak = 0L; $givenUpAt = $null; $givenUpAfter = $null; $cap = 0L
+    try {
+        while ($clock.Elapsed.TotalSeconds -lt $LimitSeconds) {
+            # A generation's directory can go while it is listed: a sample then counts what was seen.
+            $bytes = 0L
+            foreach ($f in @(Get-ChildItem -LiteralPath $Meta -Recurse -File -Filter '*.wal' -ErrorAction SilentlyContinue)) { $bytes += $f.Length }
+            if ($bytes -gt $peak) { $peak = $bytes }
+            $st = & $readStatus
+            if ($st) {
+                $cap = [long]$st.shadowCapBytes
+                $now = & $givenUpIn $st
+                if ($now -and $now -ne $givenUpBefore) {
+                    $givenUpAt = $now
+                    $givenUpAfter = $clock.Elapsed.TotalSeconds
+                    break
+                }
+            }
+            if ($w.HasExited) { throw "The burst writer exited (code $($w.ExitCode)): $(Get-LogTail -Path "$out.err" -Lines 4)" }
+            if ($Replicator.HasExited) { throw "The replicator exited during the burst (code $($Replicator.ExitCode)): $(Get-LogTail -Path $Replicator.LogPath -Lines 6)" }
+            Start-Sleep -Milliseconds 250
+        }
+    }
+    finally {
+        $null = $w | Stop-TestProcess -Signal TERM -TimeoutSeconds 30
+    }
+    $commits = @(Get-Content -LiteralPath $out -ErrorAction SilentlyContinue | Where-Object { $_ -like 'committed *' }).Count
+    [pscustomobject]@{ Commits = $commits; Seconds = $clock.Elapsed.TotalSeconds; PeakShadowBytes = $peak; CapBytes = $cap; GivenUpAt = $givenUpAt; GivenUpAfter = $givenUpAfter }
 }
