@@ -750,9 +750,9 @@ public sealed class DatabaseCapture : IDisposable
         // The old generation's shadow goes first: the new one starts with a copy of the whole
         // live WAL, which can be large (a WAL that could not restart: the application held the
         // write lock, or a reader the WAL), and both on disk at once doubled the local disk the
-        // cap promises. A crash before
-        // the generation file below names the new one leaves a named generation without a shadow,
-        // which the next start replaces with a new generation, as it would this one.
+        // cap promises. A crash before the generation file below names the new one leaves a
+        // named generation without a shadow, which the next start replaces with a new
+        // generation, as it would this one.
         Meta.RemoveOtherGenerations(generation);
         var shadowPath = Meta.ShadowPath(generation, 0);
         CreateShadow(shadowPath, header);

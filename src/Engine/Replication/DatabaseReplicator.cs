@@ -497,6 +497,7 @@ public sealed class DatabaseReplicator : IAsyncDisposable
         var local = Capture.Position;
         if (local.IsNone || Syncers.All(s => s.ConfirmedPosition == local))
         {
+            _capWaitLogged = false;
             return;
         }
 
@@ -504,6 +505,7 @@ public sealed class DatabaseReplicator : IAsyncDisposable
         long cap = ShadowCapBytes();
         if (bytes <= cap)
         {
+            _capWaitLogged = false;
             return;
         }
 
@@ -514,7 +516,8 @@ public sealed class DatabaseReplicator : IAsyncDisposable
         if (!Capture.GiveUpContinuity("shadow WAL cap reached while replicas were behind"))
         {
             // A snapshot is being taken: its position is in this generation, so continuity is
-            // given up (if still needed) at the first look after it ends. Said once per episode.
+            // given up (if still needed) at the first look after it ends. Said once while the
+            // shadow stays past the cap with the replicas behind.
             if (!_capWaitLogged)
             {
                 _capWaitLogged = true;
