@@ -178,7 +178,7 @@ public class ShadowCapTests
         Assert.Equal(generation, replicator.Capture.Position.Generation);
         lock (log.Lines)
         {
-            Assert.Single(log.Lines, l => l.Contains("passed its cap") && l.Contains("while a snapshot is being taken"));
+            Assert.Single(log.Lines, l => l.Contains("reached its cap") && l.Contains("while a snapshot is being taken"));
         }
 
         lease.Dispose();
@@ -226,5 +226,50 @@ public class ShadowCapTests
         cts.Cancel();
         await run;
         Assert.True(pending >= databaseBytes + shadow, $"{pending} bytes pending; the database file holds {databaseBytes}, the shadow {shadow}");
+    }
+
+    [Fact]
+    public async Task A_copy_that_would_take_the_shadow_past_its_cap_gives_up_continuity_before_it_is_made()
+    {
+        // The cap was checked only after each look's copy: a transaction larger than the cap was
+        // first copied whole into a shadow that was then thrown away, the shadow passing its cap
+        // by all of it.
+        using var db = new TestDb();
+        var log = new ListLog();
+        const long cap = 1L << 20;
+        var options = new CaptureOptions { ShadowCapMinimumBytes = cap, ShadowCapDatabaseMultiple = 0, MonitorInterval = TimeSpan.FromMilliseconds(50), CheckpointInterval = TimeSpan.Zero };
+        await using var replicator = new DatabaseReplicator(db.DbPath, options, [(new DownStore(), new ReplicaOptions { SyncInterval = TimeSpan.FromMilliseconds(50) })], log);
+        using var cts = new CancellationTokenSource();
+        var run = replicator.RunAsync(cts.Token);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        // After the syncer's first failure it backs off for a second: no snapshot lease (which
+        // holds the cap off) is taken while the transaction below is looked at.
+        while ((replicator.Capture.Position.IsNone || replicator.Syncers[0].ConsecutiveFailures == 0) && clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(5);
+        }
+
+        var generation = replicator.Capture.Position.Generation;
+        db.Insert(0, 4000, perTx: 4000, blobBytes: 1000);
+        while (replicator.ContinuityGivenUpAt is null && clock.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            await Task.Delay(10);
+        }
+
+        cts.Cancel();
+        await run;
+        string line;
+        lock (log.Lines)
+        {
+            line = log.Lines.Single(l => l.Contains("reached its cap"));
+        }
+
+        var m = System.Text.RegularExpressions.Regex.Match(line, @"reached its cap \((\d+) bytes and (\d+) more to copy > (\d+)\)");
+        Assert.True(m.Success, line);
+        Assert.True(long.Parse(m.Groups[1].Value) < cap, line);
+        Assert.True(long.Parse(m.Groups[2].Value) > 4_000_000, line);
+        Assert.NotEqual(generation, replicator.Capture.Position.Generation);
+        Assert.True(replicator.Capture.ShadowBytes() < cap / 4, $"the new generation's shadow holds {replicator.Capture.ShadowBytes()} bytes");
+        Assert.Equal(4000, TestDb.Count(db.DbPath));
     }
 }

@@ -75,12 +75,14 @@ public sealed record CaptureOptions
     /// for hours): the larger of this and <see cref="ShadowCapDatabaseMultiple"/> times the
     /// database size. Past it, continuity is given up: the shadow restarts from the live WAL and
     /// the replicas get a new generation (a fresh snapshot) once the store is back. The
-    /// application is never blocked. The cap is checked after each look's copy, so the shadow
-    /// can pass it by what one look copied; the live WAL is restarted and cut before the new
-    /// generation copies it (unless the application holds the write lock for the whole busy
-    /// timeout), and the old generation's shadow is removed before that copy. While a snapshot
-    /// is being taken continuity cannot be given up (the snapshot's position is in the current
-    /// generation): the shadow grows past the cap until it ends.
+    /// application is never blocked. The monitor checks the cap before each look (a copy that
+    /// would pass it gives up continuity first) and after it; the look a replica takes just
+    /// before an upload is not checked, so the shadow can pass the cap by what one look copies.
+    /// The live WAL is restarted and cut before the new generation copies it (unless the
+    /// application holds the write lock for the whole busy timeout), and the old generation's
+    /// shadow is removed before that copy. While a snapshot is being taken continuity cannot be
+    /// given up (the snapshot's position is in the current generation): the shadow grows past
+    /// the cap until it ends.
     /// </summary>
     public long ShadowCapMinimumBytes { get; init; } = 256L << 20;
 

@@ -350,6 +350,24 @@ public sealed class DatabaseCapture : IDisposable
         }
     }
 
+    /// <summary>
+    /// Bytes the next look would copy into the shadow: committed frames the wal-index has
+    /// published past what the shadow holds (0 when unknown: the WAL restarted, or the wal-index
+    /// cannot be read). Lets the shadow's cap be checked before a copy would pass it.
+    /// </summary>
+    public long PendingCopyBytes()
+    {
+        lock (_gate)
+        {
+            if (_verifier is null || _shadowHeader is null || ReadIndex() is not { } shm || !shm.Describes(_shadowHeader))
+            {
+                return 0;
+            }
+
+            return Math.Max(0, shm.PublishedEnd(_shadowHeader) - _verifier.LastCommitOffset);
+        }
+    }
+
     /// <summary>Total bytes in the shadow WAL of the current generation.</summary>
     public long ShadowBytes()
     {

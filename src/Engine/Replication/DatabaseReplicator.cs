@@ -193,11 +193,18 @@ public sealed class DatabaseReplicator : IAsyncDisposable
                     // next one, and until the first write after this the files carry no watch.
                     _changes?.Arm();
 
+                    // The cap is checked before the look's copy too: a copy that would take the
+                    // shadow past it gives up continuity first (those frames reach the new
+                    // generation through its snapshot), instead of copying them into a shadow that
+                    // is then thrown away.
+                    CleanShadows();
+                    EnforceShadowCap(Capture.PendingCopyBytes());
+
                     // A file-change notification forces a full look; the timer's poll may take the
                     // one-stat idle path (size and mtime unchanged).
                     copied = Capture.Sync(ct, force: notified);
                     CleanShadows();
-                    EnforceShadowCap();
+                    EnforceShadowCap(0);
                     failures = 0;
                     LastError = null;
                 }
@@ -491,8 +498,9 @@ public sealed class DatabaseReplicator : IAsyncDisposable
     /// <summary>
     /// Bounds local disk while replicas cannot keep up: past the cap, give up continuity (new
     /// generation from the live WAL) rather than fill the disk or block the application.
+    /// <paramref name="toCopy"/>: bytes the next look would add to the shadow.
     /// </summary>
-    private void EnforceShadowCap()
+    private void EnforceShadowCap(long toCopy)
     {
         var local = Capture.Position;
         if (local.IsNone || Syncers.All(s => s.ConfirmedPosition == local))
@@ -503,11 +511,13 @@ public sealed class DatabaseReplicator : IAsyncDisposable
 
         long bytes = SafeShadowBytes();
         long cap = ShadowCapBytes();
-        if (bytes <= cap)
+        if (bytes + toCopy <= cap)
         {
             _capWaitLogged = false;
             return;
         }
+
+        var held = toCopy > 0 ? $"{bytes} bytes and {toCopy} more to copy > {cap}" : $"{bytes} > {cap} bytes";
 
         // Also reached with replicas only a sync interval behind, when the WAL cannot restart (an
         // application that takes the write lock again at once, or a long reader): the message
@@ -521,7 +531,7 @@ public sealed class DatabaseReplicator : IAsyncDisposable
             if (!_capWaitLogged)
             {
                 _capWaitLogged = true;
-                _log.Warning($"the shadow WAL of '{DbPath}' passed its cap ({bytes} > {cap} bytes) while a snapshot is being taken (replicas confirmed at {confirmed}, the WAL copied to {local}); continuity is given up when the snapshot ends if the replicas are still behind. The application is not blocked.");
+                _log.Warning($"the shadow WAL of '{DbPath}' reached its cap ({held}) while a snapshot is being taken (replicas confirmed at {confirmed}, the WAL copied to {local}); continuity is given up when the snapshot ends if the replicas are still behind. The application is not blocked.");
             }
 
             return;
@@ -529,7 +539,7 @@ public sealed class DatabaseReplicator : IAsyncDisposable
 
         _capWaitLogged = false;
         ContinuityGivenUpAt = DateTimeOffset.UtcNow;
-        _log.Error($"the shadow WAL of '{DbPath}' reached its cap ({bytes} > {cap} bytes) with replicas confirmed at {confirmed} and the WAL copied to {local}: continuity given up; the replicas will get a new generation (a full snapshot) once they are reachable. The application is not blocked. If the replicas were close behind, the WAL could not be restarted: an application that writes without pause, or a long read transaction, holds it.");
+        _log.Error($"the shadow WAL of '{DbPath}' reached its cap ({held}) with replicas confirmed at {confirmed} and the WAL copied to {local}: continuity given up; the replicas will get a new generation (a full snapshot) once they are reachable. The application is not blocked. If the replicas were close behind, the WAL could not be restarted: an application that writes without pause, or a long read transaction, holds it.");
     }
 
     private void CleanShadows()
