@@ -142,7 +142,11 @@ public class ShadowCapTests
 
         Assert.True(offsets.Count >= 3, $"the cap started {offsets.Count} generation(s) in 30 s ({written} commits)\n{string.Join("\n", log.Lines.TakeLast(30))}");
         // Each began with a few frames of the restarted WAL, not with the cap's worth again.
-        Assert.All(offsets, o => Assert.True(o < cap / 8, $"a new generation began with {o} bytes of WAL (cap {cap}); offsets {string.Join(", ", offsets)}\n{string.Join("\n", log.Lines.Where(l => l.Contains("generation") || l.Contains("checkpoint")).TakeLast(30))}"));
+        // What the application commits between the restart and the copy is in it too: beside two
+        // busy loops on 2 cores, up to about 1,000 of its commits (4 MB), when it restarted the
+        // WAL itself right after our checkpoint and our thread waited for a core. The old code's
+        // generations began with 33-59 MB.
+        Assert.All(offsets, o => Assert.True(o < cap * 4, $"a new generation began with {o} bytes of WAL (cap {cap}); offsets {string.Join(", ", offsets)}\n{string.Join("\n", log.Lines.Where(l => l.Contains("generation") || l.Contains("checkpoint")).TakeLast(30))}"));
         Assert.Equal(written, TestDb.Count(db.DbPath));
     }
 

@@ -79,7 +79,7 @@ public sealed record CaptureOptions
     /// would pass it gives up continuity first) and after it; the look a replica takes just
     /// before an upload is not checked, so the shadow can pass the cap by what one look copies.
     /// The live WAL is restarted and cut before the new generation copies it (unless the
-    /// application holds the write lock for the whole busy timeout), and the old generation's
+    /// application holds the write lock through five busy timeouts), and the old generation's
     /// shadow is removed before that copy. While a snapshot is being taken continuity cannot be
     /// given up (the snapshot's position is in the current generation): the shadow grows past
     /// the cap until it ends.
