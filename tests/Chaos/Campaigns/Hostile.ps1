@@ -370,7 +370,12 @@ function Invoke-DamagedReplicaCases {
             } }
         @{ Case = 'an upper-case copy of the generation (not a v0.3 name), newer'; Expected = @('ok'); Damage = {
                 param($r, $s)
-                $upper = Join-Path $r ("generations/" + $s.Generation.ToUpperInvariant())
+                # A generation id of digits alone (about 1 in 1,800) has no upper case: the copy
+                # would be the generation itself (CI once copied the files onto themselves). An
+                # upper-case letter in front keeps the name hex, upper case, and not v0.3's.
+                $name = $s.Generation.ToUpperInvariant()
+                if ($name -ceq $s.Generation) { $name = 'A' + $name.Substring(1) }
+                $upper = Join-Path $r "generations/$name"
                 $null = Copy-ReplicaDirectory -Source (Join-Path $r "generations/$($s.Generation)") -Destination $upper
                 Remove-Item -LiteralPath @(Get-ChildItem -LiteralPath (Join-Path $upper 'wal') -File)[-1].FullName
             } }
