@@ -393,9 +393,11 @@ dbs:
                 MinCheckpointPageCount = 20
             }
             $writer = Start-S3Writer write --db $s.Db --count 0 --interval-ms 20 --blob-bytes 2000 -StdoutPath (Join-Path $s.Dir 'writer.out')
-            # Until a retention pass deleted something, or the proxy refused a delete as R2 would.
-            $null = Wait-Until -TimeoutSeconds 30 -Message 'a retention pass to delete objects' -Condition {
-                (Get-S3Counters -Proxy $Proxy).rejected.count -gt 0 -or (Get-Content -LiteralPath $s.Log -Raw) -match 'retention deleted'
+            # Until a retention pass deleted a snapshot, or the proxy refused a delete as R2 would.
+            # (A pass can delete WAL segments alone: waiting for any 'retention deleted' line once
+            # ended the wait with no snapshot deleted yet, and the count below failed.)
+            $null = Wait-Until -TimeoutSeconds 30 -Message 'a retention pass to delete a snapshot' -Condition {
+                (Get-S3Counters -Proxy $Proxy).rejected.count -gt 0 -or (Get-Content -LiteralPath $s.Log -Raw) -match 'retention deleted [1-9][0-9]* snapshot'
             }
             Start-Sleep -Seconds 2
             $writer | Stop-TestProcess -Signal TERM -TimeoutSeconds 30 -NoKill | Should -Be 0
