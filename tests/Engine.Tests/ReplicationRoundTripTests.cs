@@ -277,14 +277,28 @@ public class ReplicationRoundTripTests
             using var app = db.Open();
             TestDb.Exec(app, "BEGIN IMMEDIATE");
             TestDb.Exec(app, "UPDATE t SET v = 'landed during the checkpoint' WHERE id = 150");
+            // The commit lands 100 ms into SQLite's RESTART, whose busy handler waits up to the
+            // 500 ms busy timeout. It was timed by a fixed 700 ms from the start, which on a busy
+            // machine could fall after the RESTART had given up (CI, once): the commit then landed
+            // while our write waited, unbackfilled, and that write could not restart the WAL.
+            var restartWaits = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            capture.BeforeCheckpointTry = (m, tries) =>
+            {
+                if (m == CheckpointMode.Restart)
+                {
+                    restartWaits.TrySetResult();
+                }
+            };
             var commit = Task.Run(async () =>
             {
-                await Task.Delay(700);
+                await Task.WhenAny(restartWaits.Task, Task.Delay(TimeSpan.FromSeconds(10)));
+                await Task.Delay(100);
                 TestDb.Exec(app, "COMMIT");
             });
             long before = new FileInfo(db.DbPath + "-wal").Length;
             capture.Checkpoint(mode, default);
             await commit;
+            Assert.True(restartWaits.Task.IsCompleted, "the managed checkpoint did not fall back to SQLite's RESTART");
             if (mode == CheckpointMode.Truncate)
             {
                 // The fallback's own write restarted the WAL and cut its file.
