@@ -49,14 +49,33 @@ public class ShadowCapTests
         public Task DeleteGenerationAsync(string generation, CancellationToken ct) => throw Down();
     }
 
+    /// <summary>Monitor every 50 ms, no checkpoint by age; with a cap, the cap alone (no multiple of the database).</summary>
+    private static CaptureOptions Options(long? cap)
+    {
+        var options = new CaptureOptions { MonitorInterval = TimeSpan.FromMilliseconds(50), CheckpointInterval = TimeSpan.Zero };
+        return cap is { } c ? options with { ShadowCapMinimumBytes = c, ShadowCapDatabaseMultiple = 0 } : options;
+    }
+
+    /// <summary>A replicator whose one replica is the store that is down, synced every 50 ms.</summary>
+    private static DatabaseReplicator AgainstDownStore(TestDb db, CaptureOptions options, IEngineLog log) =>
+        new(db.DbPath, options, [(new DownStore(), new ReplicaOptions { SyncInterval = TimeSpan.FromMilliseconds(50) })], log);
+
+    private static async Task UntilCapturing(DatabaseReplicator replicator)
+    {
+        while (replicator.Capture.Position.IsNone)
+        {
+            await Task.Delay(10);
+        }
+    }
+
     [Fact]
     public async Task With_the_store_down_the_shadow_wal_stays_under_its_cap_and_the_application_is_not_blocked()
     {
         using var db = new TestDb();
         var log = new ListLog();
         const long cap = 128 * 1024;
-        var options = new CaptureOptions { ShadowCapMinimumBytes = cap, ShadowCapDatabaseMultiple = 0, MonitorInterval = TimeSpan.FromMilliseconds(50), CheckpointInterval = TimeSpan.Zero };
-        await using var replicator = new DatabaseReplicator(db.DbPath, options, [(new DownStore(), new ReplicaOptions { SyncInterval = TimeSpan.FromMilliseconds(50) })], log);
+        var options = Options(cap);
+        await using var replicator = AgainstDownStore(db, options, log);
         using var cts = new CancellationTokenSource();
         var run = replicator.RunAsync(cts.Token);
 
@@ -91,22 +110,11 @@ public class ShadowCapTests
         using var db = new TestDb();
         var log = new ListLog();
         const long cap = 2L << 20;
-        var options = new CaptureOptions
-        {
-            ShadowCapMinimumBytes = cap,
-            ShadowCapDatabaseMultiple = 0,
-            MonitorInterval = TimeSpan.FromMilliseconds(50),
-            CheckpointInterval = TimeSpan.Zero,
-            MinCheckpointPageCount = int.MaxValue,
-            MaxCheckpointPageCount = 0,
-        };
-        await using var replicator = new DatabaseReplicator(db.DbPath, options, [(new DownStore(), new ReplicaOptions { SyncInterval = TimeSpan.FromMilliseconds(50) })], log);
+        var options = Options(cap) with { MinCheckpointPageCount = int.MaxValue, MaxCheckpointPageCount = 0 };
+        await using var replicator = AgainstDownStore(db, options, log);
         using var cts = new CancellationTokenSource();
         var run = replicator.RunAsync(cts.Token);
-        while (replicator.Capture.Position.IsNone)
-        {
-            await Task.Delay(10);
-        }
+        await UntilCapturing(replicator);
 
         using var stopWriter = new CancellationTokenSource();
         long written = 0;
@@ -159,14 +167,11 @@ public class ShadowCapTests
         using var db = new TestDb();
         var log = new ListLog();
         const long cap = 128 * 1024;
-        var options = new CaptureOptions { ShadowCapMinimumBytes = cap, ShadowCapDatabaseMultiple = 0, MonitorInterval = TimeSpan.FromMilliseconds(50), CheckpointInterval = TimeSpan.Zero };
-        await using var replicator = new DatabaseReplicator(db.DbPath, options, [(new DownStore(), new ReplicaOptions { SyncInterval = TimeSpan.FromMilliseconds(50) })], log);
+        var options = Options(cap);
+        await using var replicator = AgainstDownStore(db, options, log);
         using var cts = new CancellationTokenSource();
         var run = replicator.RunAsync(cts.Token);
-        while (replicator.Capture.Position.IsNone)
-        {
-            await Task.Delay(10);
-        }
+        await UntilCapturing(replicator);
 
         var lease = replicator.Capture.BeginSnapshot(default);
         var generation = lease.Position.Generation;
@@ -214,14 +219,11 @@ public class ShadowCapTests
 
         long databaseBytes = new FileInfo(db.DbPath).Length;
         Assert.True(databaseBytes > 300_000, $"the database file holds {databaseBytes} bytes");
-        var options = new CaptureOptions { MonitorInterval = TimeSpan.FromMilliseconds(50), CheckpointInterval = TimeSpan.Zero };
-        await using var replicator = new DatabaseReplicator(db.DbPath, options, [(new DownStore(), new ReplicaOptions { SyncInterval = TimeSpan.FromMilliseconds(50) })], new NullLog());
+        var options = Options(cap: null);
+        await using var replicator = AgainstDownStore(db, options, new NullLog());
         using var cts = new CancellationTokenSource();
         var run = replicator.RunAsync(cts.Token);
-        while (replicator.Capture.Position.IsNone)
-        {
-            await Task.Delay(10);
-        }
+        await UntilCapturing(replicator);
 
         db.Insert(1000, 3);
         replicator.Capture.Sync(default, force: true);
@@ -241,8 +243,8 @@ public class ShadowCapTests
         using var db = new TestDb();
         var log = new ListLog();
         const long cap = 1L << 20;
-        var options = new CaptureOptions { ShadowCapMinimumBytes = cap, ShadowCapDatabaseMultiple = 0, MonitorInterval = TimeSpan.FromMilliseconds(50), CheckpointInterval = TimeSpan.Zero };
-        await using var replicator = new DatabaseReplicator(db.DbPath, options, [(new DownStore(), new ReplicaOptions { SyncInterval = TimeSpan.FromMilliseconds(50) })], log);
+        var options = Options(cap);
+        await using var replicator = AgainstDownStore(db, options, log);
         using var cts = new CancellationTokenSource();
         var run = replicator.RunAsync(cts.Token);
         var clock = System.Diagnostics.Stopwatch.StartNew();

@@ -61,7 +61,7 @@ internal static class Commands
             Db.Execute(connection, $"CREATE TABLE IF NOT EXISTS {table}(id INTEGER PRIMARY KEY, v TEXT, b BLOB)");
         }
 
-        long nextId = startId ?? Convert.ToInt64(Db.Scalar(connection, $"SELECT coalesce(max(id), 0) FROM {table}") ?? 0L, CultureInfo.InvariantCulture) + 1;
+        long nextId = startId ?? Db.MaxId(connection, table: table) + 1;
         long written = 0;
         long transactions = 0;
 

@@ -52,8 +52,8 @@ internal static class Db
     }
 
     /// <summary>The largest id in t, or 0 when t is empty.</summary>
-    public static long MaxId(SqliteConnection connection, SqliteTransaction? transaction = null) =>
-        Convert.ToInt64(Scalar(connection, "SELECT coalesce(max(id), 0) FROM t", transaction) ?? 0L, CultureInfo.InvariantCulture);
+    public static long MaxId(SqliteConnection connection, SqliteTransaction? transaction = null, string table = "t") =>
+        Convert.ToInt64(Scalar(connection, $"SELECT coalesce(max(id), 0) FROM {table}", transaction) ?? 0L, CultureInfo.InvariantCulture);
 
     public static int PageSize(SqliteConnection connection) =>
         Convert.ToInt32(Scalar(connection, "PRAGMA page_size"), CultureInfo.InvariantCulture);

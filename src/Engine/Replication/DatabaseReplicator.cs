@@ -198,13 +198,16 @@ public sealed class DatabaseReplicator : IAsyncDisposable
                     // generation through its snapshot), instead of copying them into a shadow that
                     // is then thrown away.
                     CleanShadows();
-                    EnforceShadowCap(Capture.PendingCopyBytes());
+                    EnforceShadowCap(beforeLook: true);
 
                     // A file-change notification forces a full look; the timer's poll may take the
                     // one-stat idle path (size and mtime unchanged).
                     copied = Capture.Sync(ct, force: notified);
                     CleanShadows();
-                    EnforceShadowCap(0);
+                    if (copied)
+                    {
+                        EnforceShadowCap(beforeLook: false);
+                    }
                     failures = 0;
                     LastError = null;
                 }
@@ -498,9 +501,10 @@ public sealed class DatabaseReplicator : IAsyncDisposable
     /// <summary>
     /// Bounds local disk while replicas cannot keep up: past the cap, give up continuity (new
     /// generation from the live WAL) rather than fill the disk or block the application.
-    /// <paramref name="toCopy"/>: bytes the next look would add to the shadow.
+    /// <paramref name="beforeLook"/>: also count what the next look would add to the shadow
+    /// (read from the wal-index only when the replicas are behind).
     /// </summary>
-    private void EnforceShadowCap(long toCopy)
+    private void EnforceShadowCap(bool beforeLook)
     {
         var local = Capture.Position;
         if (local.IsNone || Syncers.All(s => s.ConfirmedPosition == local))
@@ -509,6 +513,7 @@ public sealed class DatabaseReplicator : IAsyncDisposable
             return;
         }
 
+        long toCopy = beforeLook ? Capture.PendingCopyBytes() : 0;
         long bytes = SafeShadowBytes();
         long cap = ShadowCapBytes();
         if (bytes + toCopy <= cap)
